@@ -1,0 +1,71 @@
+//! The route table and the rules every route shares (methods, preflight, errors).
+
+mod health;
+mod regions;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::{self, Request, Response};
+use ::http::Method;
+use bytes::Bytes;
+
+/// Every route of the API; `api/<name>.rs` exists for each and the local server serves
+/// each at `/api/<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Regions,
+}
+
+impl Route {
+    pub const ALL: &'static [Route] = &[Route::Health, Route::Regions];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Health => "health",
+            Route::Regions => "regions",
+        }
+    }
+
+    /// The route served at `path` (`/api/<name>`, a trailing slash tolerated).
+    pub fn from_path(path: &str) -> Option<Route> {
+        let name = path.strip_prefix("/api/")?.trim_end_matches('/');
+        Route::ALL.iter().copied().find(|r| r.name() == name)
+    }
+
+    fn allow(self) -> &'static str {
+        "GET, HEAD, OPTIONS"
+    }
+
+    fn accepts(self, method: &Method) -> bool {
+        method == Method::GET || method == Method::HEAD
+    }
+}
+
+/// Runs one request through `route`: method rules, the handler, and the error mapping.
+pub async fn handle(app: &App, route: Route, request: Request) -> Response {
+    let method = request.method().clone();
+    if method == Method::OPTIONS {
+        return http::preflight();
+    }
+    let result = if route.accepts(&method) {
+        dispatch(app, route, &request).await
+    } else {
+        Err(ApiError::MethodNotAllowed {
+            allow: route.allow(),
+        })
+    };
+    let mut response = result.unwrap_or_else(ApiError::into_response);
+    if method == Method::HEAD {
+        *response.body_mut() = Bytes::new();
+    }
+    response
+}
+
+async fn dispatch(app: &App, route: Route, request: &Request) -> Result<Response, ApiError> {
+    let _ = request;
+    match route {
+        Route::Health => health::get(app).await,
+        Route::Regions => regions::get(app).await,
+    }
+}

@@ -1,0 +1,60 @@
+//! The local all-in-one server: every route on one listener, through the same handlers.
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::read_body;
+use crate::routes::{self, Route};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Serves until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(answer(&app, request).await) }
+        });
+        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
+
+async fn answer(app: &App, request: hyper::Request<Incoming>) -> hyper::Response<Full<bytes::Bytes>> {
+    let response = match Route::from_path(request.uri().path()) {
+        None => ApiError::NotFound.into_response(),
+        Some(route) => {
+            let (parts, body) = request.into_parts();
+            match read_body(&parts.headers, body).await {
+                Ok(bytes) => routes::handle(app, route, http::Request::from_parts(parts, bytes)).await,
+                Err(e) => e.into_response(),
+            }
+        }
+    };
+    response.map(Full::new)
+}

@@ -1,0 +1,129 @@
+//! `leaderboard`: the whole API on one port for local development. Without `POSTGRES`
+//! it runs its own PostgreSQL from the machine's server binaries, data kept in `.data/`.
+
+use leaderboard::{server, App, Config};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const EMBEDDED_DATABASE: &str = "leaderboard";
+
+#[tokio::main]
+async fn main() {
+    if let Err(message) = run().await {
+        eprintln!("leaderboard: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let (mut config, warnings) = Config::from_env();
+    leaderboard::logging::init(&config.log_level);
+    for w in &warnings {
+        tracing::warn!(variable = w.variable, "{}", w.message);
+    }
+    let port = match std::env::var("PORT") {
+        Ok(p) => p
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| format!("PORT={p:?} is not a port number"))?,
+        Err(_) => 8080,
+    };
+    let listener = TcpListener::bind(("0.0.0.0", port))
+        .await
+        .map_err(|e| format!("cannot listen on port {port}: {e}"))?;
+
+    let embedded = match config.postgres {
+        Some(_) => None,
+        None => {
+            let (pg, url) = start_embedded().await?;
+            config.postgres = Some(url);
+            Some(pg)
+        }
+    };
+    let app = Arc::new(App::new(config));
+    tokio::spawn({
+        let app = app.clone();
+        async move { app.warm_up().await }
+    });
+    tracing::info!(port, "Server starting on port {port}");
+    server::serve(app, listener, shutdown_signal()).await;
+    tracing::info!("stopped");
+    if let Some(mut pg) = embedded {
+        pg.stop().map_err(|e| format!("stopping the embedded PostgreSQL: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Starts (or reuses) the embedded server and makes sure its database exists.
+async fn start_embedded() -> Result<(localpg::PgServer, String), String> {
+    let dir = data_dir();
+    let pg = tokio::task::spawn_blocking(move || localpg::PgServer::start(localpg::Options::persistent(dir)))
+        .await
+        .map_err(|e| format!("starting the embedded PostgreSQL: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let admin_url = pg.url("postgres");
+    let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("connecting to the embedded PostgreSQL: {e}"))?;
+    tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&EMBEDDED_DATABASE])
+        .await
+        .map_err(|e| format!("embedded PostgreSQL: {e}"))?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE DATABASE {EMBEDDED_DATABASE}"))
+            .await
+            .map_err(|e| format!("embedded PostgreSQL: {e}"))?;
+    }
+    let url = pg.url(EMBEDDED_DATABASE);
+    println!("POSTGRES is not set: using the embedded PostgreSQL at {url} (data in {})", pg.data_dir().display());
+    Ok((pg, url))
+}
+
+/// `.data/postgres` in the working directory (the project), unless the server user
+/// cannot reach it (a checkout under /root while running as root).
+fn data_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("LEADERBOARD_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let local = std::env::current_dir()
+        .unwrap_or_else(|_| PathBuf::from("."))
+        .join(".data")
+        .join("postgres");
+    if localpg::dir_usable_by_server_user(&local) {
+        local
+    } else {
+        let fallback = std::env::temp_dir().join("leaderboard-postgres");
+        tracing::warn!(
+            wanted = %local.display(),
+            using = %fallback.display(),
+            "the PostgreSQL server user cannot reach the project directory; keeping data elsewhere"
+        );
+        fallback
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,227 @@
+//! Test harness: a real PostgreSQL (started here unless `TEST_DATABASE_URL` is given),
+//! one fresh database per test, and the service on a real HTTP port.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use leaderboard::{server, App, Config};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::oneshot;
+
+/// The server every test of a binary shares; databases keep tests apart.
+struct SharedPg {
+    admin_url: String,
+    _server: Option<localpg::PgServer>,
+}
+
+fn shared() -> &'static SharedPg {
+    static PG: OnceLock<SharedPg> = OnceLock::new();
+    PG.get_or_init(|| match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => SharedPg {
+            admin_url: url,
+            _server: None,
+        },
+        _ => {
+            let server = localpg::PgServer::start(localpg::Options::ephemeral())
+                .unwrap_or_else(|e| panic!("cannot start a test PostgreSQL: {e}"));
+            localpg::cleanup_at_exit(&server);
+            SharedPg {
+                admin_url: server.url("postgres"),
+                _server: Some(server),
+            }
+        }
+    })
+}
+
+/// Connects with tokio-postgres, for arranging and inspecting data.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test database: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// A database of its own for one test, dropped when the value is.
+pub struct TestDb {
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "lbtest_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = connect(&shared().admin_url).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        TestDb {
+            url: with_database(&shared().admin_url, &name),
+            name,
+        }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect(&self.url).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin_url = shared().admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; a thread of its own may block.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok((client, conn)) =
+                        tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await
+                    {
+                        tokio::spawn(conn);
+                        let _ = client
+                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// The service on a real port, through the same router as the local server.
+pub struct TestServer {
+    pub base: String,
+    pub app: Arc<App>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> TestServer {
+        let app = Arc::new(App::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a test port");
+        let base = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server::serve(app.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            base,
+            app,
+            stop: Some(stop),
+        }
+    }
+
+    /// The service on `db`, every other setting at its default.
+    pub async fn on(db: &TestDb) -> TestServer {
+        TestServer::start(Config::for_database(&db.url)).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET `path`, asserting the status, and the JSON body.
+    pub async fn get_json(&self, path: &str, status: u16) -> serde_json::Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status().as_u16(), status, "GET {path}");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(content_type, "application/json", "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The 26 seed regions of the spec, in insertion order: (id, name, type).
+pub const SEED_REGIONS: &[(&str, &str, &str)] = &[
+    ("GLOBAL", "Global", "transcoding"),
+    ("GLOBAL", "Global", "ai"),
+    ("ATL", "Atlanta", "transcoding"),
+    ("ATL2", "Atlanta 2", "transcoding"),
+    ("MDW", "Chicago", "transcoding"),
+    ("MDW", "Chicago", "ai"),
+    ("FRA", "Frankfurt", "transcoding"),
+    ("FRA", "Frankfurt", "ai"),
+    ("HOU", "Houston", "transcoding"),
+    ("LON", "London", "transcoding"),
+    ("LAX", "Los Angeles", "transcoding"),
+    ("LAX", "Los Angeles", "ai"),
+    ("MAD", "Madrid", "transcoding"),
+    ("MIA", "Miami", "transcoding"),
+    ("MOS2", "Moscow", "transcoding"),
+    ("ASH", "Nashua", "transcoding"),
+    ("NYC", "New York City", "transcoding"),
+    ("PRG", "Prague", "transcoding"),
+    ("SJO", "San Jose", "transcoding"),
+    ("SAO", "São Paulo", "transcoding"),
+    ("SEA", "Seattle", "transcoding"),
+    ("SIN", "Singapore", "transcoding"),
+    ("STO", "Stockholm", "transcoding"),
+    ("SYD", "Sydney", "transcoding"),
+    ("HND", "Tokyo", "transcoding"),
+    ("TOR", "Toronto", "transcoding"),
+];
+
+/// Asserts that a `/api/regions` body is exactly the seed list.
+pub fn assert_seed_regions(body: &serde_json::Value) {
+    let regions = body["regions"].as_array().expect("a regions array");
+    let got: Vec<(String, String, String)> = regions
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default().to_string(),
+                r["name"].as_str().unwrap_or_default().to_string(),
+                r["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = SEED_REGIONS
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}

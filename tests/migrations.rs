@@ -1,0 +1,335 @@
+//! Migrations on a real PostgreSQL: fresh databases, re-runs, concurrent cold starts,
+//! adoption of golang-migrate databases and refusal of dirty ones.
+
+mod common;
+
+use common::{assert_seed_regions, TestDb, TestServer};
+use leaderboard::{App, Config};
+use std::sync::Arc;
+
+const V1: &str = include_str!("../migrations/V1__event_design_refactor.sql");
+const V2: &str = include_str!("../migrations/V2__seed_ref_data.sql");
+const V3: &str = include_str!("../migrations/V3__migrate_data_to_events.sql");
+
+async fn history(db: &TestDb) -> Vec<i32> {
+    db.client()
+        .await
+        .query("SELECT version FROM refinery_schema_history ORDER BY version", &[])
+        .await
+        .expect("refinery history")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+async fn count(db: &TestDb, table: &str) -> i64 {
+    db.client()
+        .await
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+/// The schema as the catalog describes it, to compare two databases or two moments.
+async fn schema_snapshot(db: &TestDb) -> Vec<String> {
+    let client = db.client().await;
+    let mut lines: Vec<String> = client
+        .query(
+            "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+               || ' ' || COALESCE(character_maximum_length::text, '') || ' ' || COALESCE(column_default, '') \
+               FROM information_schema.columns WHERE table_schema = 'public' \
+              ORDER BY table_name, ordinal_position",
+            &[],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    lines.extend(
+        client
+            .query(
+                "SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
+                &[],
+            )
+            .await
+            .expect("indexes")
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+    );
+    lines.extend(
+        client
+            .query(
+                "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint \
+                  WHERE connamespace = 'public'::regnamespace ORDER BY conname",
+                &[],
+            )
+            .await
+            .expect("constraints")
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+    );
+    lines.push(
+        client
+            .query_one("SELECT pg_get_viewdef('event_details'::regclass)", &[])
+            .await
+            .expect("view")
+            .get(0),
+    );
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_database_is_migrated_and_serves_the_26_seed_regions() {
+    let db = TestDb::new().await;
+    let server = TestServer::on(&db).await;
+    let body = server.get_json("/api/regions", 200).await;
+    assert_seed_regions(&body);
+    assert_eq!(history(&db).await, [1, 2, 3]);
+    assert_eq!(count(&db, "job_types").await, 2);
+    assert_eq!(count(&db, "events").await, 0);
+    let schema = schema_snapshot(&db).await.join("\n");
+    for expected in [
+        "idx_events_region_id",
+        "idx_events_orchestrator",
+        "idx_events_timestamp",
+        "idx_events_payload_pipeline",
+        "idx_events_payload_model",
+        "unique_name_jobtype UNIQUE (name, job_type_id)",
+        "events.payload jsonb NO",
+        "regions.display_name character varying NO 128",
+    ] {
+        assert!(schema.contains(expected), "schema lacks {expected}:\n{schema}");
+    }
+    let view_columns: Vec<String> = db
+        .client()
+        .await
+        .query(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'event_details' ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .expect("view columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        view_columns,
+        [
+            "region_name",
+            "job_type_name",
+            "id",
+            "event_time",
+            "success_rate",
+            "seg_duration",
+            "round_trip_time",
+            "orchestrator",
+            "payload"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn running_the_migrations_twice_changes_nothing() {
+    let db = TestDb::new().await;
+    let first = App::new(Config::for_database(&db.url));
+    let state = first.db.migrations().await.expect("first run").clone();
+    assert_eq!(state.applied_now, [1, 2, 3]);
+    let before = schema_snapshot(&db).await;
+
+    let second = App::new(Config::for_database(&db.url));
+    let state = second.db.migrations().await.expect("second run").clone();
+    assert!(state.applied_now.is_empty(), "{state:?}");
+    assert_eq!(state.version, 3);
+    assert_eq!(schema_snapshot(&db).await, before);
+    assert_eq!(history(&db).await, [1, 2, 3]);
+    assert_eq!(count(&db, "regions").await, 26);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_pools_cold_starting_at_once_apply_each_migration_once() {
+    let db = TestDb::new().await;
+    let apps: Vec<Arc<App>> = (0..8)
+        .map(|_| Arc::new(App::new(Config::for_database(&db.url))))
+        .collect();
+    let tasks: Vec<_> = apps
+        .iter()
+        .map(|app| {
+            let app = app.clone();
+            tokio::spawn(async move { app.db.migrations().await.cloned() })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for task in tasks {
+        let state = task.await.expect("task").expect("every instance migrates");
+        assert_eq!(state.version, 3);
+        applied.extend(state.applied_now);
+    }
+    applied.sort();
+    assert_eq!(applied, [1, 2, 3], "each migration applied by exactly one instance");
+    assert_eq!(history(&db).await, [1, 2, 3]);
+    assert_eq!(count(&db, "regions").await, 26);
+    for app in &apps {
+        let server = TestServer::start(app.config.clone()).await;
+        server.get_json("/api/health", 200).await;
+    }
+}
+
+/// A database as the Go service leaves it: its three migrations applied by
+/// golang-migrate, whose bookkeeping table says `version`, `dirty`; plus some events.
+async fn golang_migrate_database(version: i64, dirty: bool) -> TestDb {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    client.batch_execute(V1).await.expect("schema");
+    client.batch_execute(V2).await.expect("seed");
+    client.batch_execute(V3).await.expect("legacy copy");
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)",
+        )
+        .await
+        .expect("schema_migrations");
+    client
+        .execute(
+            "INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)",
+            &[&version, &dirty],
+        )
+        .await
+        .expect("version row");
+    client
+        .batch_execute(
+            r#"INSERT INTO events (event_time, orchestrator, region_id, payload) VALUES
+               ('2024-09-20 10:00:00+00', '0xaaa', 7, '{"region":"FRA","orchestrator":"0xaaa","success_rate":1,"round_trip_time":1.5,"seg_duration":2,"errors":[],"timestamp":1726826400}'),
+               ('2024-09-20 11:00:00+00', '0xbbb', 8, '{"region":"FRA","orchestrator":"0xbbb","success_rate":0.5,"round_trip_time":7.2,"model":"m","pipeline":"p","errors":null,"timestamp":1726830000}')"#,
+        )
+        .await
+        .expect("events");
+    db
+}
+
+async fn events_snapshot(db: &TestDb) -> Vec<String> {
+    db.client()
+        .await
+        .query(
+            "SELECT id || '|' || event_time::text || '|' || orchestrator || '|' || region_id || '|' || payload::text FROM events ORDER BY id",
+            &[],
+        )
+        .await
+        .expect("events")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_golang_migrate_database_is_adopted_without_rerunning_anything() {
+    let db = golang_migrate_database(3, false).await;
+    let events_before = events_snapshot(&db).await;
+    let schema_before = schema_snapshot(&db).await;
+    assert_eq!(events_before.len(), 2);
+
+    let server = TestServer::on(&db).await;
+    let health = server.get_json("/api/health", 200).await;
+    assert_eq!(health["postgres"]["ok"], true);
+    assert_eq!(health["migrations"]["adopted_golang_migrate_version"], 3);
+    assert_eq!(health["migrations"]["applied_at_start"], serde_json::json!([]));
+    assert_seed_regions(&server.get_json("/api/regions", 200).await);
+
+    assert_eq!(events_snapshot(&db).await, events_before);
+    assert_eq!(history(&db).await, [1, 2, 3]);
+    assert_eq!(count(&db, "regions").await, 26);
+    let mut schema_after = schema_snapshot(&db).await;
+    schema_after.retain(|line| !line.contains("refinery_schema_history"));
+    assert_eq!(schema_after, schema_before);
+    let kept: (i64, bool) = {
+        let row = db
+            .client()
+            .await
+            .query_one("SELECT version, dirty FROM schema_migrations", &[])
+            .await
+            .expect("schema_migrations is kept");
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(kept, (3, false));
+
+    // A second cold start on the adopted database is an ordinary no-op.
+    let again = App::new(Config::for_database(&db.url));
+    let state = again.db.migrations().await.expect("second start").clone();
+    assert!(state.applied_now.is_empty());
+    assert_eq!(state.adopted_golang_migrate_version, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dirty_golang_migrate_database_is_refused_with_a_clear_error() {
+    let db = golang_migrate_database(3, true).await;
+    let events_before = events_snapshot(&db).await;
+    let server = TestServer::on(&db).await;
+
+    let health = server.get_json("/api/health", 503).await;
+    assert_eq!(health["postgres"]["ok"], false);
+    let message = health["postgres"]["error"].as_str().expect("an error message");
+    assert!(message.contains("dirty") && message.contains("version 3"), "{message}");
+
+    let response = server.get("/api/regions").await;
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = response.json().await.expect("JSON error");
+    assert!(body["error"].as_str().unwrap_or_default().contains("dirty"), "{body}");
+
+    assert_eq!(events_snapshot(&db).await, events_before);
+    let history_exists: bool = db
+        .client()
+        .await
+        .query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[])
+        .await
+        .expect("catalog")
+        .get(0);
+    assert!(!history_exists, "nothing may be written to a dirty database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_golang_migrate_version_is_refused() {
+    let db = golang_migrate_database(7, false).await;
+    let server = TestServer::on(&db).await;
+    let health = server.get_json("/api/health", 503).await;
+    let message = health["postgres"]["error"].as_str().unwrap_or_default();
+    assert!(message.contains("version 7"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_region_tables_are_copied_into_events() {
+    let db = TestDb::new().await;
+    db.client()
+        .await
+        .batch_execute(
+            r#"CREATE TABLE fra (stats jsonb);
+               INSERT INTO fra VALUES ('{"orchestrator":"0xold","success_rate":1,"round_trip_time":3,"timestamp":1700000000}');
+               CREATE TABLE lax (stats jsonb);
+               INSERT INTO lax VALUES ('{"orchestrator":"0xai","success_rate":1,"round_trip_time":3,"timestamp":1700000100,"model":"m","pipeline":"p"}');"#,
+        )
+        .await
+        .expect("legacy tables");
+    let app = App::new(Config::for_database(&db.url));
+    app.db.migrations().await.expect("migrations");
+    let rows: Vec<(String, String, String, i64)> = db
+        .client()
+        .await
+        .query(
+            "SELECT e.orchestrator::text, r.name::text, j.name::text, extract(epoch FROM e.event_time)::bigint \
+               FROM events e JOIN regions r ON r.id = e.region_id JOIN job_types j ON j.id = r.job_type_id ORDER BY e.orchestrator",
+            &[],
+        )
+        .await
+        .expect("events")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("0xai".to_string(), "LAX".to_string(), "ai".to_string(), 1700000100),
+            ("0xold".to_string(), "FRA".to_string(), "transcoding".to_string(), 1700000000),
+        ]
+    );
+}
