@@ -28,12 +28,20 @@ async fn health_follows_the_database_down_and_back_up_without_a_restart() {
     pg.stop_keep_data().expect("stop");
     let down = server.get_json("/api/health", 503).await;
     assert_eq!(down["postgres"]["ok"], false);
-    assert!(down["postgres"]["error"].as_str().is_some_and(|e| !e.is_empty()), "{down}");
+    assert!(
+        down["postgres"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{down}"
+    );
     let response = server.get("/api/regions").await;
     assert_eq!(response.status().as_u16(), 503);
 
     pg.restart().expect("restart");
-    assert_eq!(server.get_json("/api/health", 200).await["postgres"]["ok"], true);
+    assert_eq!(
+        server.get_json("/api/health", 200).await["postgres"]["ok"],
+        true
+    );
     assert_seed_regions(&server.get_json("/api/regions", 200).await);
 }
 
@@ -70,16 +78,25 @@ async fn tls_only_servers_work_with_sslmode_require_and_verify_full() {
         pg.port()
     );
     let server = TestServer::start(Config::for_database(&by_name)).await;
-    assert_eq!(server.get_json("/api/health", 200).await["postgres"]["ok"], true);
+    assert_eq!(
+        server.get_json("/api/health", 200).await["postgres"]["ok"],
+        true
+    );
 
     // Without TLS the server's pg_hba refuses the connection; the error says so.
     let server = TestServer::start(Config::for_database(&format!("{plain}?sslmode=disable"))).await;
     let health = server.get_json("/api/health", 503).await;
     let error = health["postgres"]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("pg_hba.conf") || error.contains("encryption"), "{error}");
+    assert!(
+        error.contains("pg_hba.conf") || error.contains("encryption"),
+        "{error}"
+    );
 
     // verify-full against a self-signed certificate that is not trusted fails.
-    let untrusted = format!("postgres://postgres@localhost:{}/postgres?sslmode=verify-full", pg.port());
+    let untrusted = format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=verify-full",
+        pg.port()
+    );
     let server = TestServer::start(Config::for_database(&untrusted)).await;
     let health = server.get_json("/api/health", 503).await;
     let error = health["postgres"]["error"].as_str().unwrap_or_default();

@@ -64,7 +64,10 @@ async fn the_regions_and_health_functions_answer_over_http() {
     assert_eq!(body["postgres"]["ok"], true);
 
     let preflight = reqwest::Client::new()
-        .request(reqwest::Method::OPTIONS, format!("http://127.0.0.1:{regions_port}/api/regions"))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("http://127.0.0.1:{regions_port}/api/regions"),
+        )
         .send()
         .await
         .expect("preflight");

@@ -21,7 +21,12 @@ async fn regions_answer_with_the_common_success_headers() {
         "public, max-age=30, stale-while-revalidate=15"
     );
     let first = response.bytes().await.expect("body");
-    let second = server.get("/api/regions").await.bytes().await.expect("body");
+    let second = server
+        .get("/api/regions")
+        .await
+        .bytes()
+        .await
+        .expect("body");
     assert_eq!(first, second, "equal data gives byte-equal output");
     assert_seed_regions(&serde_json::from_slice(&first).expect("JSON"));
 }
@@ -57,7 +62,11 @@ async fn wrong_methods_get_405_with_allow_and_head_gets_no_body() {
     let db = TestDb::new().await;
     let server = TestServer::on(&db).await;
     let client = reqwest::Client::new();
-    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
         let response = client
             .request(method.clone(), server.url("/api/regions"))
             .body("{}")
@@ -87,7 +96,15 @@ async fn wrong_methods_get_405_with_allow_and_head_gets_no_body() {
 async fn unknown_routes_get_a_json_404() {
     let db = TestDb::new().await;
     let server = TestServer::on(&db).await;
-    for path in ["/", "/api", "/api/", "/api/nope", "/regions", "/api/regions/extra", "/api/../api/x"] {
+    for path in [
+        "/",
+        "/api",
+        "/api/",
+        "/api/nope",
+        "/regions",
+        "/api/regions/extra",
+        "/api/../api/x",
+    ] {
         let response = server.get(path).await;
         assert_eq!(response.status().as_u16(), 404, "{path}");
         assert_eq!(response.headers()["cache-control"], "no-store");
@@ -119,8 +136,18 @@ async fn regions_are_cached_for_the_configured_time() {
     config.regions_cache_timeout = Duration::ZERO;
     let uncached = TestServer::start(config).await;
 
-    assert_eq!(cached.get_json("/api/regions", 200).await["regions"].as_array().map(Vec::len), Some(26));
-    assert_eq!(uncached.get_json("/api/regions", 200).await["regions"].as_array().map(Vec::len), Some(26));
+    assert_eq!(
+        cached.get_json("/api/regions", 200).await["regions"]
+            .as_array()
+            .map(Vec::len),
+        Some(26)
+    );
+    assert_eq!(
+        uncached.get_json("/api/regions", 200).await["regions"]
+            .as_array()
+            .map(Vec::len),
+        Some(26)
+    );
     db.client()
         .await
         .batch_execute("INSERT INTO regions (name, display_name, job_type_id) VALUES ('JNB', 'Johannesburg', 1)")
@@ -187,7 +214,10 @@ async fn a_quoted_postgres_value_with_a_semicolon_works() {
     let (config, warnings) = Config::from_lookup(|k| (k == "POSTGRES").then(|| raw.clone()));
     assert!(warnings.is_empty());
     let server = TestServer::start(config).await;
-    assert_eq!(server.get_json("/api/health", 200).await["postgres"]["ok"], true);
+    assert_eq!(
+        server.get_json("/api/health", 200).await["postgres"]["ok"],
+        true
+    );
 }
 
 #[test]
@@ -202,12 +232,18 @@ fn the_route_table_matches_the_api_directory_and_the_bins() {
     files.sort();
     let mut routes: Vec<String> = Route::ALL.iter().map(|r| r.name().to_string()).collect();
     routes.sort();
-    assert_eq!(files, routes, "every api/*.rs has a route and the other way round");
+    assert_eq!(
+        files, routes,
+        "every api/*.rs has a route and the other way round"
+    );
     let manifest = std::fs::read_to_string(format!("{root}/Cargo.toml")).expect("Cargo.toml");
     for name in &files {
         let bin = format!("[[bin]]\nname = \"{name}\"\npath = \"api/{name}.rs\"");
         assert!(manifest.contains(&bin), "Cargo.toml lacks {bin}");
         let source = std::fs::read_to_string(format!("{root}/api/{name}.rs")).expect("source");
-        assert!(source.lines().count() <= 10, "api/{name}.rs should stay a few lines");
+        assert!(
+            source.lines().count() <= 10,
+            "api/{name}.rs should stay a few lines"
+        );
     }
 }

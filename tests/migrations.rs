@@ -14,7 +14,10 @@ const V3: &str = include_str!("../migrations/V3__migrate_data_to_events.sql");
 async fn history(db: &TestDb) -> Vec<i32> {
     db.client()
         .await
-        .query("SELECT version FROM refinery_schema_history ORDER BY version", &[])
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
         .await
         .expect("refinery history")
         .iter()
@@ -100,7 +103,10 @@ async fn a_fresh_database_is_migrated_and_serves_the_26_seed_regions() {
         "events.payload jsonb NO",
         "regions.display_name character varying NO 128",
     ] {
-        assert!(schema.contains(expected), "schema lacks {expected}:\n{schema}");
+        assert!(
+            schema.contains(expected),
+            "schema lacks {expected}:\n{schema}"
+        );
     }
     let view_columns: Vec<String> = db
         .client()
@@ -167,7 +173,11 @@ async fn eight_pools_cold_starting_at_once_apply_each_migration_once() {
         applied.extend(state.applied_now);
     }
     applied.sort();
-    assert_eq!(applied, [1, 2, 3], "each migration applied by exactly one instance");
+    assert_eq!(
+        applied,
+        [1, 2, 3],
+        "each migration applied by exactly one instance"
+    );
     assert_eq!(history(&db).await, [1, 2, 3]);
     assert_eq!(count(&db, "regions").await, 26);
     for app in &apps {
@@ -233,7 +243,10 @@ async fn a_golang_migrate_database_is_adopted_without_rerunning_anything() {
     let health = server.get_json("/api/health", 200).await;
     assert_eq!(health["postgres"]["ok"], true);
     assert_eq!(health["migrations"]["adopted_golang_migrate_version"], 3);
-    assert_eq!(health["migrations"]["applied_at_start"], serde_json::json!([]));
+    assert_eq!(
+        health["migrations"]["applied_at_start"],
+        serde_json::json!([])
+    );
     assert_seed_regions(&server.get_json("/api/regions", 200).await);
 
     assert_eq!(events_snapshot(&db).await, events_before);
@@ -268,24 +281,38 @@ async fn a_dirty_golang_migrate_database_is_refused_with_a_clear_error() {
 
     let health = server.get_json("/api/health", 503).await;
     assert_eq!(health["postgres"]["ok"], false);
-    let message = health["postgres"]["error"].as_str().expect("an error message");
-    assert!(message.contains("dirty") && message.contains("version 3"), "{message}");
+    let message = health["postgres"]["error"]
+        .as_str()
+        .expect("an error message");
+    assert!(
+        message.contains("dirty") && message.contains("version 3"),
+        "{message}"
+    );
 
     let response = server.get("/api/regions").await;
     assert_eq!(response.status().as_u16(), 503);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: serde_json::Value = response.json().await.expect("JSON error");
-    assert!(body["error"].as_str().unwrap_or_default().contains("dirty"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains("dirty"),
+        "{body}"
+    );
 
     assert_eq!(events_snapshot(&db).await, events_before);
     let history_exists: bool = db
         .client()
         .await
-        .query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
         .await
         .expect("catalog")
         .get(0);
-    assert!(!history_exists, "nothing may be written to a dirty database");
+    assert!(
+        !history_exists,
+        "nothing may be written to a dirty database"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -328,8 +355,18 @@ async fn legacy_region_tables_are_copied_into_events() {
     assert_eq!(
         rows,
         [
-            ("0xai".to_string(), "LAX".to_string(), "ai".to_string(), 1700000100),
-            ("0xold".to_string(), "FRA".to_string(), "transcoding".to_string(), 1700000000),
+            (
+                "0xai".to_string(),
+                "LAX".to_string(),
+                "ai".to_string(),
+                1700000100
+            ),
+            (
+                "0xold".to_string(),
+                "FRA".to_string(),
+                "transcoding".to_string(),
+                1700000000
+            ),
         ]
     );
 }

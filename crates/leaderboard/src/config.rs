@@ -22,7 +22,10 @@ impl std::fmt::Debug for Config {
     // Hand-written so that neither the secret nor the database password can reach a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("postgres", &self.postgres.as_deref().map(crate::db::redact_url))
+            .field(
+                "postgres",
+                &self.postgres.as_deref().map(crate::db::redact_url),
+            )
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
             .field("start_time_window", &self.start_time_window)
             .field("db_timeout", &self.db_timeout)

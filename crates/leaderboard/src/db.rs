@@ -120,7 +120,10 @@ impl Db {
     }
 
     /// Bounds one database operation by `DB_TIMEOUT`.
-    pub async fn timed<T, E>(&self, operation: impl Future<Output = Result<T, E>>) -> Result<T, DbError>
+    pub async fn timed<T, E>(
+        &self,
+        operation: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, DbError>
     where
         E: Into<DbError>,
     {
@@ -193,9 +196,8 @@ pub fn parse_url(url: &str) -> Result<Target, DbError> {
     let mut take = |key: &str, value: &str| -> Result<bool, DbError> {
         match key {
             "sslmode" => {
-                ssl_mode = SslMode::parse(value).ok_or_else(|| {
-                    DbError::InvalidUrl(format!("unknown sslmode {value:?}"))
-                })?;
+                ssl_mode = SslMode::parse(value)
+                    .ok_or_else(|| DbError::InvalidUrl(format!("unknown sslmode {value:?}")))?;
                 Ok(false)
             }
             "sslrootcert" => {

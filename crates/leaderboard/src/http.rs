@@ -31,15 +31,25 @@ where
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    match http_body_util::Limited::new(body, BODY_LIMIT).collect().await {
+    match http_body_util::Limited::new(body, BODY_LIMIT)
+        .collect()
+        .await
+    {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge),
-        Err(e) => Err(ApiError::BadRequest(format!("could not read request body: {e}"))),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "could not read request body: {e}"
+        ))),
     }
 }
 
 /// A response with the headers every answer carries.
-pub fn response(status: StatusCode, content_type: &'static str, cache: &'static str, body: Bytes) -> Response {
+pub fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    cache: &'static str,
+    body: Bytes,
+) -> Response {
     let mut response = http::Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -52,14 +62,26 @@ pub fn response(status: StatusCode, content_type: &'static str, cache: &'static 
 /// A successful GET answer. Maps inside `value` must be ordered (BTreeMap) so equal data
 /// gives byte-equal output.
 pub fn json<T: Serialize>(value: &T) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("serialising a response: {e}")))?;
-    Ok(response(StatusCode::OK, "application/json", CACHE_PUBLIC, body.into()))
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ApiError::Internal(format!("serialising a response: {e}")))?;
+    Ok(response(
+        StatusCode::OK,
+        "application/json",
+        CACHE_PUBLIC,
+        body.into(),
+    ))
 }
 
 /// A JSON answer with another status and no caching (health when the database is down).
 pub fn json_status<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("serialising a response: {e}")))?;
-    Ok(response(status, "application/json", "no-store", body.into()))
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ApiError::Internal(format!("serialising a response: {e}")))?;
+    Ok(response(
+        status,
+        "application/json",
+        "no-store",
+        body.into(),
+    ))
 }
 
 /// The answer to a CORS preflight, the same for every route.

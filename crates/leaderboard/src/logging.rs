@@ -7,7 +7,9 @@ pub fn init(level: &str) {
     let level = level.trim().to_ascii_lowercase();
     let known = ["trace", "debug", "info", "warn", "error"].contains(&level.as_str());
     let directive = if known { level.as_str() } else { "info" };
-    let filter = EnvFilter::new(format!("{directive},tokio_postgres=warn,refinery_core=warn,hyper=warn"));
+    let filter = EnvFilter::new(format!(
+        "{directive},tokio_postgres=warn,refinery_core=warn,hyper=warn"
+    ));
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

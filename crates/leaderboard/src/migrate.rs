@@ -106,10 +106,7 @@ async fn run_locked(client: &mut Client) -> Result<MigrationState, DbError> {
 /// `(version, dirty)` from golang-migrate's table, when the database has one.
 async fn golang_migrate_state(client: &Client) -> Result<Option<(i64, bool)>, DbError> {
     let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('schema_migrations') IS NOT NULL",
-            &[],
-        )
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
         .await?
         .get(0);
     if !exists {
@@ -126,7 +123,10 @@ async fn golang_migrate_state(client: &Client) -> Result<Option<(i64, bool)>, Db
 
 async fn history_is_empty(client: &Client) -> Result<bool, DbError> {
     let exists: bool = client
-        .query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
         .await?
         .get(0);
     if !exists {

@@ -45,13 +45,18 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     graceful.shutdown().await;
 }
 
-async fn answer(app: &App, request: hyper::Request<Incoming>) -> hyper::Response<Full<bytes::Bytes>> {
+async fn answer(
+    app: &App,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Full<bytes::Bytes>> {
     let response = match Route::from_path(request.uri().path()) {
         None => ApiError::NotFound.into_response(),
         Some(route) => {
             let (parts, body) = request.into_parts();
             match read_body(&parts.headers, body).await {
-                Ok(bytes) => routes::handle(app, route, http::Request::from_parts(parts, bytes)).await,
+                Ok(bytes) => {
+                    routes::handle(app, route, http::Request::from_parts(parts, bytes)).await
+                }
                 Err(e) => e.into_response(),
             }
         }

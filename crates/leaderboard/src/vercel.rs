@@ -13,9 +13,9 @@ type Answer = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>>;
 /// instance.
 pub async fn run(route: Route) -> Result<(), Error> {
     tokio::spawn(App::global().warm_up());
-    vercel_runtime::run(vercel_runtime::service_fn(move |request: Request| -> Answer {
-        Box::pin(answer(route, request))
-    }))
+    vercel_runtime::run(vercel_runtime::service_fn(
+        move |request: Request| -> Answer { Box::pin(answer(route, request)) },
+    ))
     .await
 }
 

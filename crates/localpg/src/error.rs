@@ -27,6 +27,11 @@ pub enum Error {
         /// The user the server runs as.
         user: String,
     },
+    /// The data directory exists, is not empty and is not a PostgreSQL data directory.
+    DirNotEmpty {
+        /// The offending directory.
+        path: PathBuf,
+    },
     /// A filesystem or process operation failed.
     Io {
         /// What was being done.
@@ -100,6 +105,11 @@ impl fmt::Display for Error {
             Error::DirNotUsable { path, user } => write!(
                 f,
                 "PostgreSQL data directory {} is not reachable/writable by user '{user}'; use a directory it can access (e.g. under /tmp)",
+                path.display()
+            ),
+            Error::DirNotEmpty { path } => write!(
+                f,
+                "{} is not empty and is not a PostgreSQL data directory (no PG_VERSION); use an empty or new directory",
                 path.display()
             ),
             Error::Io { context, source } => write!(f, "{context}: {source}"),

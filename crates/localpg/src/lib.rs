@@ -302,16 +302,20 @@ impl PgServer {
 
     /// Creates a database (one per test keeps tests independent) using `createdb` over TCP.
     pub fn create_database(&self, name: &str) -> Result<(), Error> {
-        let mut inner = lock(&self.inner);
-        if inner.running_pid().is_none() {
-            return Err(Error::NotRunning);
-        }
-        let mut cmd = Command::new(inner.cfg.bindir.join("createdb"));
-        cmd.args(["-h", "127.0.0.1", "-p", &inner.port.to_string()])
+        let tls = {
+            // Not held while createdb runs, so parallel tests can create databases concurrently.
+            let mut inner = lock(&self.inner);
+            if inner.running_pid().is_none() {
+                return Err(Error::NotRunning);
+            }
+            inner.cfg.opts.tls
+        };
+        let mut cmd = Command::new(self.bindir.join("createdb"));
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", sys::SERVER_USER, "--"])
             .arg(name);
         sys::clean_pg_env(&mut cmd);
-        if inner.cfg.opts.tls {
+        if tls {
             cmd.env("PGSSLMODE", "require");
         }
         run_checked(&mut cmd, "createdb")?;
@@ -427,6 +431,11 @@ pub fn dir_usable_by_server_user(path: &Path) -> bool {
     let Ok(path) = std::path::absolute(path) else {
         return false;
     };
+    let initialized = path.join("PG_VERSION").exists();
+    if path.exists() && !initialized && !matches!(dir_is_empty(&path), Ok(true)) {
+        // start() would refuse it (see Error::DirNotEmpty).
+        return false;
+    }
     match sys::server_user() {
         Err(_) => false,
         Ok(None) => {
@@ -434,7 +443,7 @@ pub fn dir_usable_by_server_user(path: &Path) -> bool {
             target.is_dir() && access_ok(&target, libc::W_OK | libc::X_OK)
         }
         Ok(Some(user)) => {
-            if path.join("PG_VERSION").exists() {
+            if initialized {
                 return test_as(&user, &path, true);
             }
             // A missing or uninitialized dir gets created/chowned by us; only its
@@ -486,6 +495,10 @@ fn prepare(cfg: &Config) -> Result<(), Error> {
     let dir = &cfg.opts.data_dir;
     fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let fresh = !dir.join("PG_VERSION").exists();
+    if fresh && !dir_is_empty(dir)? {
+        // Never chmod/chown some unrelated directory the caller pointed us at.
+        return Err(Error::DirNotEmpty { path: dir.clone() });
+    }
     if fresh {
         // initdb insists on 0700 and on owning the directory.
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
@@ -523,6 +536,12 @@ fn prepare(cfg: &Config) -> Result<(), Error> {
         )?;
     }
     Ok(())
+}
+
+fn dir_is_empty(dir: &Path) -> Result<bool, Error> {
+    let mut entries =
+        fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+    Ok(entries.next().is_none())
 }
 
 fn initdb(cfg: &Config) -> Result<(), Error> {

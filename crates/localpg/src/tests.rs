@@ -135,6 +135,45 @@ fn create_database_and_connect() {
 }
 
 #[test]
+fn parallel_create_database() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PgServer>();
+    let server = check(PgServer::start(Options::ephemeral()), "start");
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|i| {
+                let server = &server;
+                s.spawn(move || server.create_database(&format!("par_{i}")))
+            })
+            .collect();
+        for h in handles {
+            check(check(h.join().map_err(|_| "panic"), "join"), "createdb");
+        }
+    });
+    assert_eq!(
+        query(
+            &server,
+            "postgres",
+            "select count(*) from pg_database where datname like 'par\\_%'"
+        ),
+        "6"
+    );
+}
+
+#[test]
+fn refuses_non_empty_foreign_dir() {
+    let tmp = TestDir::new("foreign");
+    check(fs::write(tmp.0.join("important.txt"), "x"), "write");
+    assert!(!dir_usable_by_server_user(&tmp.0));
+    match PgServer::start(Options::persistent(&tmp.0)) {
+        Ok(_) => panic!("must not initdb into a non-empty dir"),
+        Err(e) => assert!(matches!(e, Error::DirNotEmpty { .. }), "{e}"),
+    }
+    let mode = check(fs::metadata(&tmp.0), "meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o755, "permissions untouched");
+}
+
+#[test]
 fn persistent_data_survives_new_server() {
     let tmp = TestDir::new("persist");
     let data = tmp.0.join("nested").join("pgdata");

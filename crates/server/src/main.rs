@@ -50,7 +50,8 @@ async fn run() -> Result<(), String> {
     server::serve(app, listener, shutdown_signal()).await;
     tracing::info!("stopped");
     if let Some(mut pg) = embedded {
-        pg.stop().map_err(|e| format!("stopping the embedded PostgreSQL: {e}"))?;
+        pg.stop()
+            .map_err(|e| format!("stopping the embedded PostgreSQL: {e}"))?;
     }
     Ok(())
 }
@@ -58,17 +59,22 @@ async fn run() -> Result<(), String> {
 /// Starts (or reuses) the embedded server and makes sure its database exists.
 async fn start_embedded() -> Result<(localpg::PgServer, String), String> {
     let dir = data_dir();
-    let pg = tokio::task::spawn_blocking(move || localpg::PgServer::start(localpg::Options::persistent(dir)))
-        .await
-        .map_err(|e| format!("starting the embedded PostgreSQL: {e}"))?
-        .map_err(|e| e.to_string())?;
+    let pg = tokio::task::spawn_blocking(move || {
+        localpg::PgServer::start(localpg::Options::persistent(dir))
+    })
+    .await
+    .map_err(|e| format!("starting the embedded PostgreSQL: {e}"))?
+    .map_err(|e| e.to_string())?;
     let admin_url = pg.url("postgres");
     let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
         .await
         .map_err(|e| format!("connecting to the embedded PostgreSQL: {e}"))?;
     tokio::spawn(connection);
     let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&EMBEDDED_DATABASE])
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&EMBEDDED_DATABASE],
+        )
         .await
         .map_err(|e| format!("embedded PostgreSQL: {e}"))?
         .is_some();
@@ -79,7 +85,10 @@ async fn start_embedded() -> Result<(localpg::PgServer, String), String> {
             .map_err(|e| format!("embedded PostgreSQL: {e}"))?;
     }
     let url = pg.url(EMBEDDED_DATABASE);
-    println!("POSTGRES is not set: using the embedded PostgreSQL at {url} (data in {})", pg.data_dir().display());
+    println!(
+        "POSTGRES is not set: using the embedded PostgreSQL at {url} (data in {})",
+        pg.data_dir().display()
+    );
     Ok((pg, url))
 }
 
@@ -110,13 +119,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

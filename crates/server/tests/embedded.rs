@@ -1,0 +1,131 @@
+//! The README's run command: `leaderboard` with no POSTGRES starts its own database,
+//! serves the API, stops cleanly on SIGTERM and keeps its data for the next start.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts the server on `data_dir` and returns it with the database URL it printed.
+async fn start(data_dir: &Path, port: u16) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
+        .env_remove("POSTGRES")
+        .env("PORT", port.to_string())
+        .env("LEADERBOARD_DATA_DIR", data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start leaderboard");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) =
+                line.strip_prefix("POSTGRES is not set: using the embedded PostgreSQL at ")
+            {
+                return rest.split_whitespace().next().map(str::to_string);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("the server prints the URL of its embedded database");
+    (child, url)
+}
+
+async fn terminate(mut child: Child) {
+    let pid = child.id().expect("running") as i32;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the server exits after SIGTERM")
+        .expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_postgres_the_server_runs_its_own_database_and_keeps_the_data() {
+    let data =
+        std::env::temp_dir().join(format!("leaderboard-embedded-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let port = free_port();
+
+    let (server, url) = start(&data, port).await;
+    assert!(url.starts_with("postgres://"), "{url}");
+    let regions: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/regions"))
+        .await
+        .expect("regions")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(regions["regions"].as_array().map(Vec::len), Some(26));
+    let missing = reqwest::get(format!("http://127.0.0.1:{port}/nothing/here"))
+        .await
+        .expect("404");
+    assert_eq!(missing.status().as_u16(), 404);
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("the printed URL connects");
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "INSERT INTO regions (name, display_name, job_type_id) VALUES ('KEPT', 'Kept', 1)",
+        )
+        .await
+        .expect("insert");
+    drop(client);
+    terminate(server).await;
+    assert!(
+        !data.join("postmaster.pid").exists(),
+        "the embedded PostgreSQL is stopped with the server"
+    );
+
+    let (server, _) = start(&data, port).await;
+    let regions: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/regions"))
+        .await
+        .expect("regions")
+        .json()
+        .await
+        .expect("JSON");
+    let ids: Vec<&str> = regions["regions"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"KEPT"), "data survives a restart: {ids:?}");
+    terminate(server).await;
+    std::fs::remove_dir_all(&data).expect("clean up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_postgresql_binaries_it_says_so_in_one_line() {
+    let empty = std::env::temp_dir().join(format!("leaderboard-no-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
+        .env_remove("POSTGRES")
+        .env("PG_BINDIR", &empty)
+        .env("PORT", free_port().to_string())
+        .env("LEADERBOARD_DATA_DIR", empty.join("data"))
+        .output()
+        .await
+        .expect("run");
+    std::fs::remove_dir_all(&empty).expect("clean up");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("apt-get install postgresql"), "{stderr}");
+}
