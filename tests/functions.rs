@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_seed_regions, TestDb};
+use common::{assert_seed_regions, fixture, TestDb};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -21,6 +21,7 @@ async fn start_function(binary: &str, postgres: &str) -> (Child, u16) {
     let mut child = Command::new(binary)
         .env("VERCEL_DEV_PORT", port.to_string())
         .env("POSTGRES", postgres)
+        .env("SECRET", common::SECRET)
         .env_remove("VERCEL_IPC_PATH")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -40,6 +41,8 @@ async fn start_function(binary: &str, postgres: &str) -> (Child, u16) {
     })
     .await;
     assert_eq!(found, Ok(true), "{binary} never printed {expected:?}");
+    // Keep reading, so the function never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, port)
 }
 
@@ -72,4 +75,46 @@ async fn the_regions_and_health_functions_answer_over_http() {
         .await
         .expect("preflight");
     assert_eq!(preflight.status().as_u16(), 204);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_to_the_post_stats_function_is_read_back_from_raw_stats() {
+    let db = TestDb::new().await;
+    let (_post, post_port) = start_function(env!("CARGO_BIN_EXE_post_stats"), &db.url).await;
+    let (_raw, raw_port) = start_function(env!("CARGO_BIN_EXE_raw_stats"), &db.url).await;
+    let body = fixture("stream-tester.json").to_string();
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{post_port}/api/post_stats"))
+        .header(
+            "authorization",
+            leaderboard::auth::sign(common::SECRET, body.as_bytes()),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .expect("post_stats function");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.text().await.expect("body"), "ok");
+    let oversized = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{post_port}/api/post_stats"))
+        .body(vec![b'{'; 2 * 1024 * 1024])
+        .send()
+        .await
+        .expect("post_stats function");
+    assert_eq!(oversized.status().as_u16(), 413);
+
+    let orchestrator = fixture("stream-tester.json")["orchestrator"].clone();
+    let read: serde_json::Value = reqwest::get(format!(
+        "http://127.0.0.1:{raw_port}/api/raw_stats?orchestrator={}",
+        orchestrator.as_str().unwrap_or_default()
+    ))
+    .await
+    .expect("raw_stats function")
+    .json()
+    .await
+    .expect("JSON");
+    assert_eq!(
+        read,
+        serde_json::json!({"MDW": [fixture("stream-tester.json")]})
+    );
 }

@@ -153,6 +153,36 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
+    /// The service on `db` accepting posts signed with `SECRET`.
+    pub async fn with_secret(db: &TestDb) -> TestServer {
+        let mut config = Config::for_database(&db.url);
+        config.secret = Some(SECRET.to_string());
+        let server = TestServer::start(config).await;
+        // Migrated up front, so "nothing stored" can be checked after refusals that
+        // never reach the database.
+        server.app.db.migrations().await.expect("migrations");
+        server
+    }
+
+    /// POSTs `body` to post_stats signed with `SECRET`.
+    pub async fn post(&self, body: impl Into<Vec<u8>>) -> reqwest::Response {
+        let body = body.into();
+        let signature = leaderboard::auth::sign(SECRET, &body);
+        self.post_with(body, Some(&signature)).await
+    }
+
+    /// POSTs `body` with the given `Authorization` header, or none.
+    pub async fn post_with(&self, body: Vec<u8>, authorization: Option<&str>) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(self.url("/api/post_stats"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().await.expect("POST post_stats")
+    }
+
     /// GET `path`, asserting the status, and the JSON body.
     pub async fn get_json(&self, path: &str, status: u16) -> serde_json::Value {
         let response = self.get(path).await;
@@ -174,6 +204,26 @@ impl Drop for TestServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// The HMAC key of test servers that accept posts.
+pub const SECRET: &str = "test-secret";
+
+/// A job tester's request body from `tests/fixtures`.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Rows in `events`.
+pub async fn event_count(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count events")
+        .get(0)
 }
 
 /// The 26 seed regions of the spec, in insertion order: (id, name, type).

@@ -3,6 +3,7 @@
 //! (`server`) and in the tests.
 
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
@@ -11,8 +12,11 @@ pub mod http;
 pub mod logging;
 pub mod migrate;
 pub mod model;
+pub mod query;
 pub mod routes;
+pub mod score;
 pub mod server;
+pub mod stats;
 pub mod store;
 pub mod tls;
 pub mod vercel;
@@ -20,3 +24,11 @@ pub mod vercel;
 pub use app::App;
 pub use config::Config;
 pub use routes::Route;
+
+/// The current time as Unix seconds, the unit of the `since`/`until` parameters.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

@@ -50,8 +50,8 @@ pub enum Error {
     StartFailed {
         /// How it exited.
         status: String,
-        /// Path of the server log.
-        log: PathBuf,
+        /// Path of the server log; `None` when it was removed with an ephemeral data dir.
+        log: Option<PathBuf>,
         /// Last lines of the server log, joined with ` | `.
         log_tail: String,
     },
@@ -59,8 +59,8 @@ pub enum Error {
     StartTimeout {
         /// The deadline in seconds.
         secs: u64,
-        /// Path of the server log.
-        log: PathBuf,
+        /// Path of the server log; `None` when it was removed with an ephemeral data dir.
+        log: Option<PathBuf>,
         /// Last lines of the server log, joined with ` | `.
         log_tail: String,
     },
@@ -120,8 +120,8 @@ impl fmt::Display for Error {
                 log_tail,
             } => write!(
                 f,
-                "postgres exited during startup ({status}); log {}: {log_tail}",
-                log.display()
+                "postgres exited during startup ({status}){}: {log_tail}",
+                log_suffix(log)
             ),
             Error::StartTimeout {
                 secs,
@@ -129,8 +129,8 @@ impl fmt::Display for Error {
                 log_tail,
             } => write!(
                 f,
-                "postgres did not become ready within {secs}s; log {}: {log_tail}",
-                log.display()
+                "postgres did not become ready within {secs}s{}: {log_tail}",
+                log_suffix(log)
             ),
             Error::StopTimeout { pid } => {
                 write!(f, "postgres (pid {pid}) did not exit after SIGINT/SIGQUIT/SIGKILL")
@@ -146,6 +146,13 @@ impl std::error::Error for Error {
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+fn log_suffix(log: &Option<PathBuf>) -> String {
+    match log {
+        Some(path) => format!("; log {}", path.display()),
+        None => String::new(),
     }
 }
 

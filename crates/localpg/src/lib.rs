@@ -234,10 +234,26 @@ impl PgServer {
         let (running, port) = match started {
             Ok(ok) => ok,
             Err(e) => {
-                if cfg.opts.ephemeral {
-                    let _ = remove_dir(&cfg.opts.data_dir);
+                if !cfg.opts.ephemeral {
+                    return Err(e);
                 }
-                return Err(e);
+                let _ = remove_dir(&cfg.opts.data_dir);
+                // The log went away with the dir; its tail is in the message.
+                return Err(match e {
+                    Error::StartFailed {
+                        status, log_tail, ..
+                    } => Error::StartFailed {
+                        status,
+                        log: None,
+                        log_tail,
+                    },
+                    Error::StartTimeout { secs, log_tail, .. } => Error::StartTimeout {
+                        secs,
+                        log: None,
+                        log_tail,
+                    },
+                    other => other,
+                });
             }
         };
         Ok(PgServer {
@@ -723,12 +739,12 @@ fn launch(cfg: &Config, port: u16) -> Result<Running, (Error, bool)> {
             let err = match failure {
                 Some(status) => Error::StartFailed {
                     status,
-                    log: log_path,
+                    log: Some(log_path.clone()),
                     log_tail: tail,
                 },
                 None => Error::StartTimeout {
                     secs: READY_TIMEOUT.as_secs(),
-                    log: log_path,
+                    log: Some(log_path.clone()),
                     log_tail: tail,
                 },
             };

@@ -8,6 +8,14 @@ use tokio::net::TcpListener;
 
 const EMBEDDED_DATABASE: &str = "leaderboard";
 
+/// Prints a line for the person running the server; a closed stdout is not worth a crash.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[tokio::main]
 async fn main() {
     if let Err(message) = run().await {
@@ -38,6 +46,9 @@ async fn run() -> Result<(), String> {
         None => {
             let (pg, url) = start_embedded().await?;
             config.postgres = Some(url);
+            if config.secret.is_none() {
+                config.secret = Some(dev_secret(port)?);
+            }
             Some(pg)
         }
     };
@@ -85,11 +96,31 @@ async fn start_embedded() -> Result<(localpg::PgServer, String), String> {
             .map_err(|e| format!("embedded PostgreSQL: {e}"))?;
     }
     let url = pg.url(EMBEDDED_DATABASE);
-    println!(
+    say!(
         "POSTGRES is not set: using the embedded PostgreSQL at {url} (data in {})",
         pg.data_dir().display()
     );
     Ok((pg, url))
+}
+
+/// A secret for this run only, printed with a ready-to-paste signed post, so a newcomer
+/// can post a stat in the first minute. Only the local server on its own embedded
+/// database does this; deployed functions refuse posts without SECRET.
+fn dev_secret(port: u16) -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| format!("generating a secret: {e}"))?;
+    let secret = hex::encode(bytes);
+    let body = r#"{"region":"FRA","orchestrator":"0x0000000000000000000000000000000000000001","success_rate":1,"round_trip_time":1.2,"seg_duration":2,"errors":[],"timestamp":1700000000}"#;
+    say!("SECRET is not set: posts to this local server are signed with a secret generated for this run:");
+    say!("SECRET={secret}");
+    say!("Post a stat (then read it back with /api/raw_stats?orchestrator=0x0000000000000000000000000000000000000001):");
+    say!("body='{body}'");
+    say!(
+        "curl -X POST localhost:{port}/api/post_stats -H 'Content-Type: application/json' \\\n  \
+         -H \"Authorization: $(printf %s \"$body\" | openssl dgst -sha256 -hmac '{secret}' | awk '{{print $NF}}')\" \\\n  \
+         --data-binary \"$body\""
+    );
+    Ok(secret)
 }
 
 /// `.data/postgres` in the working directory (the project), unless the server user

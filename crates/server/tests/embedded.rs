@@ -14,10 +14,12 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Starts the server on `data_dir` and returns it with the database URL it printed.
-async fn start(data_dir: &Path, port: u16) -> (Child, String) {
+/// Starts the server on `data_dir` and returns it with the database URL and the
+/// generated secret it printed.
+async fn start(data_dir: &Path, port: u16) -> (Child, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_leaderboard"))
         .env_remove("POSTGRES")
+        .env_remove("SECRET")
         .env("PORT", port.to_string())
         .env("LEADERBOARD_DATA_DIR", data_dir)
         .stdout(Stdio::piped())
@@ -26,12 +28,15 @@ async fn start(data_dir: &Path, port: u16) -> (Child, String) {
         .spawn()
         .expect("start leaderboard");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
+    let (url, secret) = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut url = None;
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) =
-                line.strip_prefix("POSTGRES is not set: using the embedded PostgreSQL at ")
-            {
-                return rest.split_whitespace().next().map(str::to_string);
+            let embedded = "POSTGRES is not set: using the embedded PostgreSQL at ";
+            if let Some(rest) = line.strip_prefix(embedded) {
+                url = rest.split_whitespace().next().map(str::to_string);
+            }
+            if let Some(secret) = line.strip_prefix("SECRET=") {
+                return url.zip(Some(secret.to_string()));
             }
         }
         None
@@ -39,8 +44,10 @@ async fn start(data_dir: &Path, port: u16) -> (Child, String) {
     .await
     .ok()
     .flatten()
-    .expect("the server prints the URL of its embedded database");
-    (child, url)
+    .expect("the server prints its database URL and a generated secret");
+    // Keep reading, so the server never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url, secret)
 }
 
 async fn terminate(mut child: Child) {
@@ -61,7 +68,7 @@ async fn without_postgres_the_server_runs_its_own_database_and_keeps_the_data() 
     let _ = std::fs::remove_dir_all(&data);
     let port = free_port();
 
-    let (server, url) = start(&data, port).await;
+    let (server, url, secret) = start(&data, port).await;
     assert!(url.starts_with("postgres://"), "{url}");
     let regions: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/regions"))
         .await
@@ -70,6 +77,20 @@ async fn without_postgres_the_server_runs_its_own_database_and_keeps_the_data() 
         .await
         .expect("JSON");
     assert_eq!(regions["regions"].as_array().map(Vec::len), Some(26));
+    let body = r#"{"region":"FRA","orchestrator":"0x01","success_rate":1,"round_trip_time":1.2}"#;
+    let signature = leaderboard::auth::sign(&secret, body.as_bytes());
+    let posted = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/post_stats"))
+        .header("authorization", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        posted.status().as_u16(),
+        200,
+        "the generated secret signs posts"
+    );
     let missing = reqwest::get(format!("http://127.0.0.1:{port}/nothing/here"))
         .await
         .expect("404");
@@ -92,7 +113,8 @@ async fn without_postgres_the_server_runs_its_own_database_and_keeps_the_data() 
         "the embedded PostgreSQL is stopped with the server"
     );
 
-    let (server, _) = start(&data, port).await;
+    let (server, _, second_secret) = start(&data, port).await;
+    assert_ne!(secret, second_secret, "a new secret for every run");
     let regions: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/regions"))
         .await
         .expect("regions")

@@ -1,6 +1,8 @@
 //! The route table and the rules every route shares (methods, preflight, errors).
 
 mod health;
+mod post_stats;
+mod raw_stats;
 mod regions;
 
 use crate::app::App;
@@ -14,15 +16,24 @@ use bytes::Bytes;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Health,
+    PostStats,
+    RawStats,
     Regions,
 }
 
 impl Route {
-    pub const ALL: &'static [Route] = &[Route::Health, Route::Regions];
+    pub const ALL: &'static [Route] = &[
+        Route::Health,
+        Route::PostStats,
+        Route::RawStats,
+        Route::Regions,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Route::Health => "health",
+            Route::PostStats => "post_stats",
+            Route::RawStats => "raw_stats",
             Route::Regions => "regions",
         }
     }
@@ -33,12 +44,24 @@ impl Route {
         Route::ALL.iter().copied().find(|r| r.name() == name)
     }
 
+    fn is_write(self) -> bool {
+        self == Route::PostStats
+    }
+
     fn allow(self) -> &'static str {
-        "GET, HEAD, OPTIONS"
+        if self.is_write() {
+            "POST, OPTIONS"
+        } else {
+            "GET, HEAD, OPTIONS"
+        }
     }
 
     fn accepts(self, method: &Method) -> bool {
-        method == Method::GET || method == Method::HEAD
+        if self.is_write() {
+            method == Method::POST
+        } else {
+            method == Method::GET || method == Method::HEAD
+        }
     }
 }
 
@@ -63,9 +86,10 @@ pub async fn handle(app: &App, route: Route, request: Request) -> Response {
 }
 
 async fn dispatch(app: &App, route: Route, request: &Request) -> Result<Response, ApiError> {
-    let _ = request;
     match route {
         Route::Health => health::get(app).await,
+        Route::PostStats => post_stats::post(app, request).await,
+        Route::RawStats => raw_stats::get(app, request).await,
         Route::Regions => regions::get(app).await,
     }
 }

@@ -1,0 +1,416 @@
+//! POST /api/post_stats over real HTTP into a real PostgreSQL: the job testers' bodies,
+//! authentication, every validation rule, hostile input, and concurrency.
+
+mod common;
+
+use common::{event_count, fixture, TestDb, TestServer, SECRET};
+use leaderboard::Config;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn assert_refused(response: reqwest::Response, status: u16, message: &str) {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.expect("JSON error");
+    let text = body["error"].as_str().unwrap_or_default();
+    assert!(text.contains(message), "wanted {message:?}, got {body}");
+}
+
+async fn assert_ok(response: reqwest::Response) {
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"].clone();
+    let text = response.text().await.expect("body");
+    assert_eq!((status, text.as_str()), (200, "ok"));
+    assert_eq!(content_type, "text/plain");
+}
+
+fn stat(extra: Value) -> Value {
+    let mut body = json!({"region": "FRA", "orchestrator": "0xabc", "success_rate": 1, "round_trip_time": 1.5});
+    for (k, v) in extra.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_job_testers_bodies_are_stored_and_read_back_unchanged() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let ai = fixture("ai-tester.json");
+    let transcoding = fixture("stream-tester.json");
+    assert_ok(server.post(ai.to_string()).await).await;
+    assert_ok(server.post(transcoding.to_string()).await).await;
+    assert_eq!(event_count(&db).await, 2);
+
+    let ai_orch = ai["orchestrator"].as_str().expect("orchestrator");
+    let path = format!("/api/raw_stats?orchestrator={ai_orch}&model=ByteDance/SDXL-Lightning&pipeline=text-to-image");
+    assert_eq!(
+        server.get_json(&path, 200).await,
+        json!({"MDW": [ai.clone()]})
+    );
+    let path = format!("/api/raw_stats?orchestrator={ai_orch}&pipeline=text-to-image");
+    assert_eq!(
+        server.get_json(&path, 200).await,
+        json!({"MDW": [ai.clone()]})
+    );
+    for other in [
+        format!("/api/raw_stats?orchestrator={ai_orch}"),
+        format!("/api/raw_stats?orchestrator={ai_orch}&model=other&pipeline=text-to-image"),
+        format!("/api/raw_stats?orchestrator={ai_orch}&pipeline=image-to-image"),
+    ] {
+        assert_eq!(server.get_json(&other, 200).await, json!({}), "{other}");
+    }
+
+    let tr_orch = transcoding["orchestrator"].as_str().expect("orchestrator");
+    let path = format!("/api/raw_stats?orchestrator={tr_orch}");
+    assert_eq!(
+        server.get_json(&path, 200).await,
+        json!({"MDW": [transcoding.clone()]})
+    );
+    let path = format!("/api/raw_stats?orchestrator={tr_orch}&model=ByteDance/SDXL-Lightning&pipeline=text-to-image");
+    assert_eq!(server.get_json(&path, 200).await, json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ai_testers_null_errors_and_integer_success_rate_are_accepted() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let mut body = fixture("ai-tester.json");
+    body["errors"] = Value::Null;
+    body["success_rate"] = json!(1);
+    body["region"] = json!("mdw");
+    body["orchestrator"] = json!("0x22A48674A6FDF9335D89B6DBC05C38E2DC181475");
+    assert_ok(server.post(body.to_string()).await).await;
+    let stored: Value = db
+        .client()
+        .await
+        .query_one("SELECT payload FROM events", &[])
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(stored["errors"], Value::Null);
+    assert_eq!(stored["success_rate"], json!(1));
+    assert!(
+        stored["success_rate"].is_u64(),
+        "an integer stays an integer"
+    );
+    assert_eq!(stored["region"], "MDW");
+    assert_eq!(
+        stored["orchestrator"],
+        "0x22a48674a6fdf9335d89b6dbc05c38e2dc181475"
+    );
+    let orchestrator: String = db
+        .client()
+        .await
+        .query_one("SELECT orchestrator FROM events", &[])
+        .await
+        .expect("row")
+        .get(0);
+    assert_eq!(orchestrator, "0x22a48674a6fdf9335d89b6dbc05c38e2dc181475");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_correct_signature_under_the_secret_is_accepted() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let body = stat(json!({})).to_string().into_bytes();
+    let good = leaderboard::auth::sign(SECRET, &body);
+    let other_body = leaderboard::auth::sign(SECRET, b"{}");
+    let other_key = leaderboard::auth::sign("not-the-secret", &body);
+    for header in [
+        None,
+        Some(""),
+        Some("garbage"),
+        Some(other_body.as_str()),
+        Some(other_key.as_str()),
+        Some(&good[..40]),
+    ] {
+        let response = server.post_with(body.clone(), header).await;
+        assert_refused(response, 403, "request can not be authenticated").await;
+    }
+    assert_eq!(event_count(&db).await, 0);
+    assert_ok(
+        server
+            .post_with(body.clone(), Some(&good.to_uppercase()))
+            .await,
+    )
+    .await;
+    assert_ok(server.post_with(body.clone(), Some(&good)).await).await;
+    assert_eq!(event_count(&db).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_secret_every_post_is_refused() {
+    let db = TestDb::new().await;
+    for secret in [None, Some("")] {
+        let (mut config, _) = Config::from_lookup(|k| match k {
+            "SECRET" => secret.map(str::to_string),
+            _ => None,
+        });
+        config.postgres = Some(db.url.clone());
+        assert_eq!(config.secret, None);
+        let server = TestServer::start(config).await;
+        server.app.db.migrations().await.expect("migrations");
+        let body = stat(json!({})).to_string().into_bytes();
+        // An HMAC made with an empty key was accepted by the original; not here.
+        let empty_key = leaderboard::auth::sign("", &body);
+        let response = server.post_with(body, Some(&empty_key)).await;
+        assert_refused(response, 403, "request can not be authenticated").await;
+    }
+    assert_eq!(event_count(&db).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_validation_rule_refuses_with_400_and_stores_nothing() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            json!({"region": "FRA", "success_rate": 1, "round_trip_time": 1})
+                .to_string()
+                .into(),
+            "orchestrator is required",
+        ),
+        (
+            stat(json!({"orchestrator": ""})).to_string().into(),
+            "orchestrator must not be empty",
+        ),
+        (
+            stat(json!({"orchestrator": "0x".repeat(29)}))
+                .to_string()
+                .into(),
+            "orchestrator is longer than 56 characters",
+        ),
+        (
+            stat(json!({"region": "XYZ"})).to_string().into(),
+            "region XYZ is not registered for transcoding stats",
+        ),
+        (
+            stat(json!({"region": "ATL", "model": "m", "pipeline": "p"}))
+                .to_string()
+                .into(),
+            "region ATL is not registered for ai stats",
+        ),
+        (
+            stat(json!({"success_rate": 1.5})).to_string().into(),
+            "success_rate must be between 0 and 1",
+        ),
+        (
+            stat(json!({"success_rate": -0.1})).to_string().into(),
+            "success_rate must be between 0 and 1",
+        ),
+        (
+            stat(json!({"round_trip_time": -1})).to_string().into(),
+            "round_trip_time must be 0 or more",
+        ),
+        (
+            stat(json!({"seg_duration": -0.5})).to_string().into(),
+            "seg_duration must be 0 or more",
+        ),
+        (
+            stat(json!({"upload_time": -1})).to_string().into(),
+            "upload_time must be 0 or more",
+        ),
+        (
+            stat(json!({"segments_sent": -1})).to_string().into(),
+            "segments_sent must be 0 or more",
+        ),
+        (
+            stat(json!({"timestamp": 1726864722.5})).to_string().into(),
+            "timestamp must be an integer",
+        ),
+        (
+            stat(json!({"success_rate": "1"})).to_string().into(),
+            "success_rate: invalid type: string",
+        ),
+        (
+            stat(json!({"orchestrator": 12})).to_string().into(),
+            "orchestrator: invalid type: integer",
+        ),
+        (
+            stat(json!({"errors": "none"})).to_string().into(),
+            "errors: invalid type: string",
+        ),
+        (
+            stat(json!({"model_is_warm": 1})).to_string().into(),
+            "model_is_warm: invalid type",
+        ),
+        (
+            stat(json!({"model": "m"})).to_string().into(),
+            "model and pipeline go together",
+        ),
+        (
+            json!([stat(json!({}))]).to_string().into(),
+            "expected a JSON object",
+        ),
+        (Vec::new(), "expected a JSON object"),
+        (b"{\"region\": \"FRA\",".to_vec(), "invalid JSON body"),
+    ];
+    for (body, message) in cases {
+        let shown = String::from_utf8_lossy(&body).to_string();
+        let response = server.post(body).await;
+        assert_eq!(response.status().as_u16(), 400, "{shown}");
+        assert_refused(response, 400, message).await;
+    }
+    assert_eq!(event_count(&db).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_fields_are_ignored_and_regions_match_in_any_case() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let body = stat(
+        json!({"region": "fRa", "something_new": {"nested": [1, 2]}, "model": "", "pipeline": ""}),
+    );
+    assert_ok(server.post(body.to_string()).await).await;
+    let stored = server
+        .get_json("/api/raw_stats?orchestrator=0xabc", 200)
+        .await;
+    assert_eq!(
+        stored,
+        json!({"FRA": [{"region": "FRA", "orchestrator": "0xabc", "success_rate": 1,
+                        "round_trip_time": 1.5, "errors": null, "timestamp": 0}]})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_bodies_never_give_a_5xx_and_sql_is_stored_verbatim() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let hostile: Vec<(Vec<u8>, u16)> = vec![
+        (b"\xff\xfe\xfd{}".to_vec(), 400),
+        (vec![b' '; 2 * 1024 * 1024], 413),
+        (deep.into_bytes(), 400),
+        (
+            format!("{{\"a\":{}1{}}}", "{\"a\":".repeat(200), "}".repeat(200)).into_bytes(),
+            400,
+        ),
+        (
+            stat(json!({}))
+                .to_string()
+                .replace("1.5", "1e999")
+                .into_bytes(),
+            400,
+        ),
+        (
+            stat(json!({"model": "m\u{0}", "pipeline": "p"}))
+                .to_string()
+                .into_bytes(),
+            400,
+        ),
+        (
+            stat(json!({"region": "FRA\u{0}"})).to_string().into_bytes(),
+            400,
+        ),
+    ];
+    for (body, status) in hostile {
+        let response = server.post(body).await;
+        assert_eq!(response.status().as_u16(), status);
+        let error: Value = response.json().await.expect("a JSON error");
+        assert!(error["error"].is_string());
+    }
+    assert_eq!(event_count(&db).await, 0);
+
+    let sql = "x'); DROP TABLE events; --";
+    let body = stat(
+        json!({"region": "LAX", "orchestrator": "0xdead'--", "model": sql, "pipeline": "p\" OR 1=1 --",
+                           "input_parameters": "'; SELECT pg_sleep(10); --", "response_payload": "\\u0000 \\\\ ☃"}),
+    );
+    assert_ok(server.post(body.to_string()).await).await;
+    let read = server
+        .get_json(
+            "/api/raw_stats?orchestrator=0xdead%27--&pipeline=p%22%20OR%201%3D1%20--",
+            200,
+        )
+        .await;
+    let row = &read["LAX"][0];
+    assert_eq!(row["model"], sql);
+    assert_eq!(row["pipeline"], "p\" OR 1=1 --");
+    assert_eq!(row["input_parameters"], "'; SELECT pg_sleep(10); --");
+    assert_eq!(row["response_payload"], "\\u0000 \\\\ ☃");
+    assert_eq!(event_count(&db).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_thousand_posts_over_32_connections_are_all_stored() {
+    let db = TestDb::new().await;
+    let server = std::sync::Arc::new(TestServer::with_secret(&db).await);
+    let tasks: Vec<_> = (0..32)
+        .map(|worker| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .expect("client");
+                let mut ok = 0;
+                for i in (worker..2000).step_by(32) {
+                    let body =
+                        stat(json!({"orchestrator": format!("0x{:02}", i % 8), "timestamp": i}))
+                            .to_string();
+                    let signature = leaderboard::auth::sign(SECRET, body.as_bytes());
+                    let response = client
+                        .post(server.url("/api/post_stats"))
+                        .header("authorization", signature)
+                        .body(body)
+                        .send()
+                        .await
+                        .expect("post");
+                    if response.status().as_u16() == 200 {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        ok += task.await.expect("worker");
+    }
+    assert_eq!(ok, 2000);
+    assert_eq!(event_count(&db).await, 2000);
+    let mut timestamps = Vec::new();
+    for o in 0..8 {
+        let read = server
+            .get_json(&format!("/api/raw_stats?orchestrator=0x{o:02}"), 200)
+            .await;
+        for row in read["FRA"].as_array().expect("rows") {
+            timestamps.push(row["timestamp"].as_i64().expect("timestamp"));
+        }
+    }
+    timestamps.sort();
+    assert_eq!(timestamps, (0..2000).collect::<Vec<i64>>());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_database_gives_503_never_200() {
+    let mut pg = localpg::PgServer::start(localpg::Options::ephemeral()).expect("PostgreSQL");
+    let mut config = Config::for_database(&pg.url("postgres"));
+    config.secret = Some(SECRET.to_string());
+    config.db_timeout = Duration::from_secs(3);
+    let server = TestServer::start(config).await;
+    assert_ok(server.post(stat(json!({})).to_string()).await).await;
+    pg.stop_keep_data().expect("stop");
+    let response = server.post(stat(json!({})).to_string()).await;
+    assert_eq!(response.status().as_u16(), 503);
+    let response = server.get("/api/raw_stats?orchestrator=0xabc").await;
+    assert_eq!(response.status().as_u16(), 503);
+    pg.restart().expect("restart");
+    assert_ok(server.post(stat(json!({})).to_string()).await).await;
+    let read = server
+        .get_json("/api/raw_stats?orchestrator=0xabc", 200)
+        .await;
+    assert_eq!(read["FRA"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn post_stats_answers_only_post() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let response = server.get("/api/post_stats").await;
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "POST, OPTIONS");
+}
