@@ -414,3 +414,29 @@ async fn post_stats_answers_only_post() {
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(response.headers()["allow"], "POST, OPTIONS");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numbers_round_trip_exactly() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let values = [
+        0.9299999999999999,
+        2.0088571428571425,
+        0.1,
+        1e-300,
+        123456789.12345679,
+    ];
+    for (i, v) in values.iter().enumerate() {
+        let body = format!(
+            r#"{{"region":"FRA","orchestrator":"0xn{i}","success_rate":0.30000000000000004,"round_trip_time":{v:?},"seg_duration":{v:?}}}"#
+        );
+        assert_ok(server.post(body).await).await;
+        let read = server
+            .get_json(&format!("/api/raw_stats?orchestrator=0xn{i}"), 200)
+            .await;
+        let row = &read["FRA"][0];
+        assert_eq!(row["round_trip_time"].as_f64(), Some(*v));
+        assert_eq!(row["seg_duration"].as_f64(), Some(*v));
+        assert_eq!(row["success_rate"].as_f64(), Some(0.30000000000000004));
+    }
+}

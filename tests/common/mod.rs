@@ -216,6 +216,31 @@ pub fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// Inserts an event the way the original service did, at `event_time` (Unix seconds),
+/// so tests can place events anywhere in time.
+pub async fn insert_event_at(db: &TestDb, event_time: f64, payload: &serde_json::Value) {
+    let orchestrator = payload["orchestrator"].as_str().expect("orchestrator");
+    let region = payload["region"].as_str().expect("region");
+    let job_type = if payload.get("model").is_some() {
+        "ai"
+    } else {
+        "transcoding"
+    };
+    let inserted = db
+        .client()
+        .await
+        .execute(
+            "INSERT INTO events (event_time, orchestrator, region_id, payload) \
+             SELECT to_timestamp($5), $1, regions.id, $2 FROM job_types \
+               JOIN regions ON regions.name = $3 AND regions.job_type_id = job_types.id \
+              WHERE job_types.name = $4",
+            &[&orchestrator, payload, &region, &job_type, &event_time],
+        )
+        .await
+        .expect("insert event");
+    assert_eq!(inserted, 1, "region {region} for {job_type}");
+}
+
 /// Rows in `events`.
 pub async fn event_count(db: &TestDb) -> i64 {
     db.client()

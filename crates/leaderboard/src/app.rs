@@ -1,11 +1,12 @@
 //! The state one process shares between requests: configuration, pool, caches.
 
 use crate::cache::TtlCache;
+use crate::catalyst;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::DbError;
-use crate::model::Region;
-use crate::query::JobType;
+use crate::model::{Pipelines, Region};
+use crate::query::{CacheKey, JobType};
 use crate::store;
 use once_cell::sync::Lazy;
 use std::sync::Arc;
@@ -16,6 +17,13 @@ pub struct App {
     pub config: Config,
     pub db: Db,
     pub regions: TtlCache<(), Arc<[Region]>>,
+    /// The HTTP client of the Catalyst region sync, built on first use.
+    catalyst_client: once_cell::sync::OnceCell<reqwest::Client>,
+    /// Present while the last Catalyst sync is younger than `REGIONS_CACHE_TIMEOUT`, so a
+    /// region miss re-reads the database without fetching the document again.
+    catalyst_synced: TtlCache<(), ()>,
+    /// `/api/pipelines` answers, keyed by their parameters.
+    pub pipelines: TtlCache<CacheKey, Pipelines>,
 }
 
 static GLOBAL: Lazy<App> = Lazy::new(|| {
@@ -32,6 +40,9 @@ impl App {
         let db = Db::new(config.postgres.as_deref(), config.db_timeout);
         App {
             regions: TtlCache::new(config.regions_cache_timeout),
+            catalyst_client: once_cell::sync::OnceCell::new(),
+            catalyst_synced: TtlCache::new(config.regions_cache_timeout),
+            pipelines: TtlCache::new(config.pipelines_cache_timeout),
             db,
             config,
         }
@@ -53,9 +64,43 @@ impl App {
     }
 
     async fn reload_regions(&self) -> Result<Arc<[Region]>, DbError> {
+        self.sync_catalyst_regions().await?;
         let fresh: Arc<[Region]> = store::regions(&self.db).await?.into();
         self.regions.put((), fresh.clone());
         Ok(fresh)
+    }
+
+    /// Adds the regions of `CATALYST_REGION_URL` that the database lacks, at most once per
+    /// `REGIONS_CACHE_TIMEOUT`. A failing source is logged (its host only: the URL may hold
+    /// a token) and ignored. Only a database that is away is returned, since the read that
+    /// follows would fail the same way after a second wait.
+    async fn sync_catalyst_regions(&self) -> Result<(), DbError> {
+        let Some(url) = self.config.catalyst_region_url.as_deref() else {
+            return Ok(());
+        };
+        if self.catalyst_synced.get(&()).is_some() {
+            return Ok(());
+        }
+        let host = catalyst::host_of(url);
+        let fetched = match self.catalyst_client.get_or_try_init(catalyst::client) {
+            Ok(client) => catalyst::fetch(client, url).await,
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Err(e) => {
+                tracing::warn!(%host, error = %e, "catalyst region sync failed; serving regions from the database");
+            }
+            Ok(regions) => match store::add_transcoding_regions(&self.db, &regions).await {
+                Ok(0) => tracing::debug!(%host, "catalyst region sync: nothing new"),
+                Ok(added) => tracing::info!(%host, added, "catalyst region sync added regions"),
+                Err(DbError::Internal(detail)) => {
+                    tracing::warn!(%host, %detail, "catalyst region sync could not store regions");
+                }
+                Err(e) => return Err(e),
+            },
+        }
+        self.catalyst_synced.put((), ());
+        Ok(())
     }
 
     /// The region `name` (any case) registered for `job_type`. A miss re-reads the

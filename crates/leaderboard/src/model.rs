@@ -18,3 +18,30 @@ pub struct Region {
 pub struct Regions<'a> {
     pub regions: &'a [Region],
 }
+
+/// One pipeline of `/api/pipelines`: its models and regions, distinct and sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pipeline {
+    pub id: String,
+    pub models: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pipelines {
+    pub pipelines: Vec<Pipeline>,
+}
+
+/// The answer of `/api/top_ai_score`, fields in the order the Explorer's example shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopAiScore {
+    pub region: String,
+    pub orchestrator: String,
+    pub value: f64,
+    pub model: String,
+    pub pipeline: String,
+}
+
+/// `/api/aggregated_stats`: orchestrator → region → scores, keys sorted.
+pub type Leaderboard =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, crate::score::Score>>;

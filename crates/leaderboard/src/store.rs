@@ -5,7 +5,8 @@ use crate::model::Region;
 use crate::query::Params;
 use crate::stats::Stat;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use tokio_postgres::types::ToSql;
 
 /// All regions with their job type, in the order they were created.
 pub async fn regions(db: &Db) -> Result<Vec<Region>, DbError> {
@@ -29,6 +30,36 @@ pub async fn regions(db: &Db) -> Result<Vec<Region>, DbError> {
         .collect())
 }
 
+/// Adds each `(id, display name)` as a `transcoding` region unless a region with that id
+/// (any case) already has that job type; existing rows are never changed. One statement, so
+/// instances syncing at once neither fail nor duplicate (the unique constraint decides).
+/// Returns the number of regions added; new ones get ids in the order given.
+pub async fn add_transcoding_regions(
+    db: &Db,
+    regions: &[(String, String)],
+) -> Result<u64, DbError> {
+    if regions.is_empty() {
+        return Ok(0);
+    }
+    let (ids, names): (Vec<&str>, Vec<&str>) = regions
+        .iter()
+        .map(|(id, name)| (id.as_str(), name.as_str()))
+        .unzip();
+    let client = db.client().await?;
+    db.timed(client.execute(
+        "INSERT INTO regions (name, display_name, job_type_id) \
+         SELECT n.name, n.display_name, j.id \
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS n(name, display_name, ord) \
+           JOIN job_types j ON j.name = 'transcoding' \
+          WHERE NOT EXISTS (SELECT 1 FROM regions r \
+                             WHERE upper(r.name) = upper(n.name) AND r.job_type_id = j.id) \
+          ORDER BY n.ord \
+         ON CONFLICT (name, job_type_id) DO NOTHING",
+        &[&ids, &names],
+    ))
+    .await
+}
+
 /// A round trip to the database, for health checks.
 pub async fn ping(db: &Db) -> Result<(), DbError> {
     let client = db.client().await?;
@@ -47,40 +78,83 @@ pub async fn insert_event(db: &Db, region_key: i32, stat: &Stat) -> Result<(), D
     Ok(())
 }
 
-/// The lower and upper `event_time` bounds of a query, as Unix seconds. Without an explicit
-/// `until` there is no upper bound: "until now" is every stored row, and not comparing with
-/// this instance's clock keeps a just-committed row visible despite clock skew.
-fn bounds(params: &Params) -> (Option<f64>, Option<f64>) {
-    (params.window.since, params.until)
+/// Events with their region name and job type.
+macro_rules! events {
+    () => {
+        " FROM events e \
+           JOIN regions r ON r.id = e.region_id \
+           JOIN job_types j ON j.id = r.job_type_id "
+    };
+}
+
+/// The filters every read shares, bound by [`Filter::values`]: $1 job type, $2 region,
+/// $3 since, $4 until (Unix seconds), $5 model, $6 pipeline, $7 orchestrator; a NULL
+/// parameter does not filter.
+macro_rules! filtered {
+    () => {
+        " WHERE j.name = $1 \
+            AND ($2::text IS NULL OR upper(r.name) = $2) \
+            AND ($3::float8 IS NULL OR e.event_time >= to_timestamp($3)) \
+            AND ($4::float8 IS NULL OR e.event_time <= to_timestamp($4)) \
+            AND ($5::text IS NULL OR e.payload ->> 'model' = $5) \
+            AND ($6::text IS NULL OR e.payload ->> 'pipeline' = $6) \
+            AND ($7::text IS NULL OR e.orchestrator = $7) "
+    };
+}
+
+/// The values of [`filtered!`] for one query.
+struct Filter<'a> {
+    job_type: &'static str,
+    region: Option<&'a str>,
+    since: Option<f64>,
+    until: Option<f64>,
+    model: Option<&'a str>,
+    pipeline: Option<&'a str>,
+    orchestrator: Option<&'a str>,
+}
+
+impl<'a> Filter<'a> {
+    /// Without an explicit `until` there is no upper bound: "until now" is every stored
+    /// row, and not comparing with this instance's clock keeps a just-committed row
+    /// visible despite clock skew between the function and the database.
+    fn of(params: &'a Params) -> Filter<'a> {
+        Filter {
+            job_type: params.job_type.as_str(),
+            region: params.region.as_deref(),
+            since: params.window.since,
+            until: params.until,
+            model: params.model.as_deref(),
+            pipeline: params.pipeline.as_deref(),
+            orchestrator: params.orchestrator.as_deref(),
+        }
+    }
+
+    fn values(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            &self.job_type,
+            &self.region,
+            &self.since,
+            &self.until,
+            &self.model,
+            &self.pipeline,
+            &self.orchestrator,
+        ]
+    }
 }
 
 /// One orchestrator's stored stats per region, newest first.
 pub async fn raw_stats(db: &Db, params: &Params) -> Result<BTreeMap<String, Vec<Value>>, DbError> {
-    let (since, until) = bounds(params);
+    let filter = Filter::of(params);
     let client = db.client().await?;
     let rows = db
         .timed(client.query(
-            "SELECT r.name, e.payload \
-               FROM events e \
-               JOIN regions r ON r.id = e.region_id \
-               JOIN job_types j ON j.id = r.job_type_id \
-              WHERE e.orchestrator = $1 \
-                AND j.name = $2 \
-                AND ($3::text IS NULL OR upper(r.name) = $3) \
-                AND ($4::float8 IS NULL OR e.event_time >= to_timestamp($4)) \
-                AND ($5::float8 IS NULL OR e.event_time <= to_timestamp($5)) \
-                AND ($6::text IS NULL OR e.payload ->> 'model' = $6) \
-                AND ($7::text IS NULL OR e.payload ->> 'pipeline' = $7) \
-              ORDER BY e.event_time DESC, e.id DESC",
-            &[
-                &params.orchestrator,
-                &params.job_type.as_str(),
-                &params.region,
-                &since,
-                &until,
-                &params.model,
-                &params.pipeline,
-            ],
+            concat!(
+                "SELECT r.name, e.payload",
+                events!(),
+                filtered!(),
+                "ORDER BY e.event_time DESC, e.id DESC"
+            ),
+            &filter.values(),
         ))
         .await?;
     let mut by_region: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -88,4 +162,125 @@ pub async fn raw_stats(db: &Db, params: &Params) -> Result<BTreeMap<String, Vec<
         by_region.entry(row.get(0)).or_default().push(row.get(1));
     }
     Ok(by_region)
+}
+
+/// The averages of one (orchestrator, region) group, the input of the scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupAverages {
+    pub orchestrator: String,
+    pub region: String,
+    pub success_rate: f64,
+    pub round_trip_time: f64,
+    pub seg_duration: f64,
+}
+
+/// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region).
+pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverages>, DbError> {
+    let filter = Filter::of(params);
+    let client = db.client().await?;
+    let rows = db
+        .timed(client.query(
+            concat!(
+                "SELECT e.orchestrator::text, r.name::text, \
+                        AVG(COALESCE((e.payload ->> 'success_rate')::float8, 0)), \
+                        AVG(COALESCE((e.payload ->> 'round_trip_time')::float8, 0)), \
+                        AVG(COALESCE((e.payload ->> 'seg_duration')::float8, 0))",
+                events!(),
+                filtered!(),
+                "GROUP BY e.orchestrator, r.name"
+            ),
+            &filter.values(),
+        ))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| GroupAverages {
+            orchestrator: row.get(0),
+            region: row.get(1),
+            success_rate: row.get(2),
+            round_trip_time: row.get(3),
+            seg_duration: row.get(4),
+        })
+        .collect())
+}
+
+/// The continuous median of round_trip_time over the successful events (success_rate 1,
+/// round_trip_time not 0) of every orchestrator in the query's window, region, model and
+/// pipeline; `None` when there are none.
+pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, DbError> {
+    let mut filter = Filter::of(params);
+    filter.orchestrator = None;
+    let client = db.client().await?;
+    let row = db
+        .timed(client.query_one(
+            concat!(
+                "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP \
+                        (ORDER BY (e.payload ->> 'round_trip_time')::float8)",
+                events!(),
+                filtered!(),
+                "AND (e.payload ->> 'success_rate')::float8 = 1 \
+                 AND (e.payload ->> 'round_trip_time')::float8 <> 0"
+            ),
+            &filter.values(),
+        ))
+        .await?;
+    Ok(row.get(0))
+}
+
+/// The best AI group (region, model, pipeline) of one orchestrator: highest average
+/// success rate, then lowest average round trip, then by name for a stable answer.
+pub async fn best_ai_group(
+    db: &Db,
+    params: &Params,
+) -> Result<Option<(String, String, String)>, DbError> {
+    let filter = Filter::of(params);
+    let client = db.client().await?;
+    let row = db
+        .timed(client.query_opt(
+            concat!(
+                "SELECT r.name::text, e.payload ->> 'model', e.payload ->> 'pipeline'",
+                events!(),
+                filtered!(),
+                "AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
+                 GROUP BY r.name, e.payload ->> 'model', e.payload ->> 'pipeline' \
+                 ORDER BY AVG(COALESCE((e.payload ->> 'success_rate')::float8, 0)) DESC, \
+                          AVG(COALESCE((e.payload ->> 'round_trip_time')::float8, 0)) ASC, \
+                          1, 2, 3 \
+                 LIMIT 1"
+            ),
+            &filter.values(),
+        ))
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// The AI pipelines in the window with their models and regions, each sorted and distinct.
+pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pipeline>, DbError> {
+    let filter = Filter::of(params);
+    let client = db.client().await?;
+    let rows = db
+        .timed(client.query(
+            concat!(
+                "SELECT DISTINCT e.payload ->> 'pipeline', e.payload ->> 'model', r.name::text",
+                events!(),
+                filtered!(),
+                "AND e.payload ->> 'pipeline' IS NOT NULL AND e.payload ->> 'model' IS NOT NULL"
+            ),
+            &filter.values(),
+        ))
+        .await?;
+    let mut by_pipeline: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    for row in rows {
+        let entry = by_pipeline.entry(row.get(0)).or_default();
+        entry.0.insert(row.get(1));
+        entry.1.insert(row.get(2));
+    }
+    Ok(by_pipeline
+        .into_iter()
+        .map(|(id, (models, regions))| crate::model::Pipeline {
+            id,
+            models: models.into_iter().collect(),
+            regions: regions.into_iter().collect(),
+        })
+        .collect())
 }

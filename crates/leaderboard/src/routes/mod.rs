@@ -1,9 +1,12 @@
 //! The route table and the rules every route shares (methods, preflight, errors).
 
+mod aggregated_stats;
 mod health;
+mod pipelines;
 mod post_stats;
 mod raw_stats;
 mod regions;
+mod top_ai_score;
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -15,26 +18,35 @@ use bytes::Bytes;
 /// each at `/api/<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    AggregatedStats,
     Health,
+    Pipelines,
     PostStats,
     RawStats,
     Regions,
+    TopAiScore,
 }
 
 impl Route {
     pub const ALL: &'static [Route] = &[
+        Route::AggregatedStats,
         Route::Health,
+        Route::Pipelines,
         Route::PostStats,
         Route::RawStats,
         Route::Regions,
+        Route::TopAiScore,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
+            Route::AggregatedStats => "aggregated_stats",
             Route::Health => "health",
+            Route::Pipelines => "pipelines",
             Route::PostStats => "post_stats",
             Route::RawStats => "raw_stats",
             Route::Regions => "regions",
+            Route::TopAiScore => "top_ai_score",
         }
     }
 
@@ -87,9 +99,12 @@ pub async fn handle(app: &App, route: Route, request: Request) -> Response {
 
 async fn dispatch(app: &App, route: Route, request: &Request) -> Result<Response, ApiError> {
     match route {
+        Route::AggregatedStats => aggregated_stats::get(app, request).await,
         Route::Health => health::get(app).await,
+        Route::Pipelines => pipelines::get(app, request).await,
         Route::PostStats => post_stats::post(app, request).await,
         Route::RawStats => raw_stats::get(app, request).await,
         Route::Regions => regions::get(app).await,
+        Route::TopAiScore => top_ai_score::get(app, request).await,
     }
 }

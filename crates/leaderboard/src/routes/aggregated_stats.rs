@@ -1,0 +1,47 @@
+//! GET /api/aggregated_stats: the Explorer's leaderboard, scored per orchestrator and region.
+
+use crate::app::App;
+use crate::db::DbError;
+use crate::error::ApiError;
+use crate::http::{self, Request, Response};
+use crate::model::Leaderboard;
+use crate::query::{JobType, Params};
+use crate::{score, store};
+
+pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
+    let params = Params::aggregated_stats(
+        request.uri().query(),
+        crate::now(),
+        app.config.start_time_window,
+    )?;
+    http::json(&leaderboard(app, &params).await?)
+}
+
+/// Scores every (orchestrator, region) group of `params`. The AI median covers every
+/// orchestrator, so the orchestrator filter only narrows which groups are returned.
+pub async fn leaderboard(app: &App, params: &Params) -> Result<Leaderboard, DbError> {
+    let mut board = Leaderboard::new();
+    if params.is_empty() {
+        return Ok(board);
+    }
+    let (groups, median) = match params.job_type {
+        JobType::Transcoding => (store::group_averages(&app.db, params).await?, None),
+        JobType::Ai => tokio::try_join!(
+            store::group_averages(&app.db, params),
+            store::median_round_trip(&app.db, params)
+        )?,
+    };
+    for g in groups {
+        let scores = match params.job_type {
+            JobType::Transcoding => {
+                score::transcoding(g.success_rate, g.round_trip_time, g.seg_duration)
+            }
+            JobType::Ai => score::ai(g.success_rate, g.round_trip_time, median),
+        };
+        board
+            .entry(g.orchestrator)
+            .or_default()
+            .insert(g.region, scores);
+    }
+    Ok(board)
+}

@@ -1,0 +1,28 @@
+//! GET /api/pipelines: the AI pipelines tested in the window, with models and regions.
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::{self, Request, Response};
+use crate::model::Pipelines;
+use crate::query::Params;
+use crate::store;
+
+pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
+    let params = Params::pipelines(
+        request.uri().query(),
+        crate::now(),
+        app.config.start_time_window,
+    )?;
+    let key = params.cache_key();
+    if let Some(cached) = app.pipelines.get(&key) {
+        return http::json(&cached);
+    }
+    let pipelines = if params.is_empty() {
+        Vec::new()
+    } else {
+        store::pipelines(&app.db, &params).await?
+    };
+    let answer = Pipelines { pipelines };
+    app.pipelines.put(key, answer.clone());
+    http::json(&answer)
+}
