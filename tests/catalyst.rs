@@ -507,3 +507,60 @@ async fn a_failing_source_does_not_break_posting() {
     assert_eq!(server.post(stat("JNB").to_string()).await.status(), 400);
     assert!(source.hits() >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_inserts_neither_fail_nor_duplicate() {
+    // The store function itself, so that a unique violation is seen instead of being
+    // logged and swallowed by the sync. An open transaction holding the new rows makes
+    // all eight statements pass their existence check and wait on the unique index; its
+    // rollback then lets them race for the same rows.
+    let entries = leaderboard::catalyst::parse(&catalysts()).expect("fixture");
+    let db = TestDb::new().await;
+    let apps: Vec<Arc<App>> = (0..8)
+        .map(|_| Arc::new(App::new(Config::for_database(&db.url))))
+        .collect();
+    for app in &apps {
+        app.db.migrations().await.expect("migrations");
+    }
+    let blocker = db.client().await;
+    blocker
+        .batch_execute(
+            "BEGIN; INSERT INTO regions (name, display_name, job_type_id) \
+             SELECT n, 'held', id FROM job_types, unnest(ARRAY['BOM', 'JNB']) n \
+             WHERE job_types.name = 'transcoding'",
+        )
+        .await
+        .expect("hold the rows");
+    let mut tasks = tokio::task::JoinSet::new();
+    for app in &apps {
+        let (app, entries) = (app.clone(), entries.clone());
+        tasks.spawn(
+            async move { leaderboard::store::add_transcoding_regions(&app.db, &entries).await },
+        );
+    }
+    let observer = db.client().await;
+    for _ in 0..200 {
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if waiting >= 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    blocker.batch_execute("ROLLBACK").await.expect("rollback");
+    let mut added = 0;
+    while let Some(result) = tasks.join_next().await {
+        added += result.expect("task").expect("no error when racing");
+    }
+    assert_eq!(added, 2);
+    assert_eq!(rows_named(&db, "JNB").await, 1);
+    assert_eq!(rows_named(&db, "BOM").await, 1);
+    assert_eq!(region_rows(&db).await, 28);
+}

@@ -32,7 +32,13 @@ impl std::fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("regions_cache_timeout", &self.regions_cache_timeout)
             .field("pipelines_cache_timeout", &self.pipelines_cache_timeout)
-            .field("catalyst_region_url", &self.catalyst_region_url)
+            .field(
+                "catalyst_region_url",
+                &self
+                    .catalyst_region_url
+                    .as_deref()
+                    .map(crate::catalyst::host_of),
+            )
             .finish()
     }
 }

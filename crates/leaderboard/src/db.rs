@@ -134,6 +134,28 @@ impl Db {
     }
 }
 
+/// One connection outside any pool, for operator commands (migrations, seeding): the
+/// same URL handling and TLS as the pool, connecting bounded by `timeout`. Migrations are
+/// not run; the connection closes when the client is dropped.
+pub async fn connect(url: &str, timeout: Duration) -> Result<tokio_postgres::Client, DbError> {
+    let target = parse_url(url)?;
+    let connector = tls::connector(target.ssl_mode, target.root_cert.as_deref())
+        .map_err(DbError::InvalidUrl)?;
+    let mut pg = target.config;
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(timeout);
+    }
+    let (client, connection) = tokio::time::timeout(timeout, pg.connect(connector))
+        .await
+        .map_err(|_| DbError::Timeout)??;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %error_chain(&e), "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
 fn build_pool(url: &str, timeout: Duration) -> Result<Pool, DbError> {
     let target = parse_url(url)?;
     let connector = tls::connector(target.ssl_mode, target.root_cert.as_deref())

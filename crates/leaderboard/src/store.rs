@@ -2,7 +2,8 @@
 
 use crate::db::{Db, DbError};
 use crate::model::Region;
-use crate::query::Params;
+use crate::query::{JobType, Params};
+use crate::rollup::Plan;
 use crate::stats::Stat;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -164,6 +165,121 @@ pub async fn raw_stats(db: &Db, params: &Params) -> Result<BTreeMap<String, Vec<
     Ok(by_region)
 }
 
+/// The regions a query covers: its job type and, when given, its region.
+/// Parameters $1 job type, $2 region.
+macro_rules! scope {
+    () => {
+        "scope AS (SELECT r.id, r.name::text AS name \
+                     FROM regions r JOIN job_types j ON j.id = r.job_type_id \
+                    WHERE j.name = $1 AND ($2::text IS NULL OR upper(r.name) = $2))"
+    };
+}
+
+/// The events of a window as partial sums: whole hour and minute buckets (migration V4)
+/// plus the raw events of the ragged edges, see [`Plan`]. Parameters after [`scope!`]:
+/// $3 model and $4 pipeline ('' for transcoding, NULL for any), $5 orchestrator,
+/// $6..$11 bucket ranges, $12..$15 raw ranges, bound by [`Rollup::values`].
+macro_rules! parts {
+    () => {
+        "parts AS ( \
+           SELECT b.region_id, b.orchestrator, b.model, b.pipeline, b.events, \
+                  b.success_rate, b.round_trip_time, b.seg_duration \
+             FROM event_buckets b \
+            WHERE b.span = 3600 AND b.bucket >= $6 AND b.bucket < $7 \
+              AND ($3::text IS NULL OR b.model = $3) AND ($4::text IS NULL OR b.pipeline = $4) \
+              AND ($5::text IS NULL OR b.orchestrator = $5) \
+              AND b.region_id IN (SELECT id FROM scope) \
+           UNION ALL \
+           SELECT b.region_id, b.orchestrator, b.model, b.pipeline, b.events, \
+                  b.success_rate, b.round_trip_time, b.seg_duration \
+             FROM event_buckets b \
+            WHERE b.span = 60 \
+              AND ((b.bucket >= $8 AND b.bucket < $9) OR (b.bucket >= $10 AND b.bucket < $11)) \
+              AND ($3::text IS NULL OR b.model = $3) AND ($4::text IS NULL OR b.pipeline = $4) \
+              AND ($5::text IS NULL OR b.orchestrator = $5) \
+              AND b.region_id IN (SELECT id FROM scope) \
+           UNION ALL \
+           SELECT e.region_id, e.orchestrator, \
+                  COALESCE(e.payload ->> 'model', ''), COALESCE(e.payload ->> 'pipeline', ''), 1, \
+                  COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
+                  COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
+                  COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
+             FROM events e \
+            WHERE ((e.event_time >= to_timestamp($12) AND e.event_time < to_timestamp($13)) \
+                OR (e.event_time >= to_timestamp($14) AND e.event_time <= to_timestamp($15))) \
+              AND ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
+              AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
+              AND ($5::text IS NULL OR e.orchestrator = $5) \
+              AND e.region_id IN (SELECT id FROM scope)) "
+    };
+}
+
+/// The values of [`scope!`] and [`parts!`] for one query.
+struct Rollup<'a> {
+    job_type: &'static str,
+    region: Option<&'a str>,
+    model: Option<&'a str>,
+    pipeline: Option<&'a str>,
+    orchestrator: Option<&'a str>,
+    plan: Plan,
+}
+
+impl<'a> Rollup<'a> {
+    /// The leaderboard groups of `params`: transcoding rows carry no model or pipeline.
+    fn of(params: &'a Params) -> Rollup<'a> {
+        let filter = Filter::of(params);
+        let ai = params.job_type == JobType::Ai;
+        Rollup {
+            job_type: filter.job_type,
+            region: filter.region,
+            model: if ai { filter.model } else { Some("") },
+            pipeline: if ai { filter.pipeline } else { Some("") },
+            orchestrator: filter.orchestrator,
+            plan: Plan::of(filter.since, filter.until),
+        }
+    }
+
+    fn values(&self) -> [&(dyn ToSql + Sync); 15] {
+        let p = &self.plan;
+        [
+            &self.job_type,
+            &self.region,
+            &self.model,
+            &self.pipeline,
+            &self.orchestrator,
+            &p.hours.0,
+            &p.hours.1,
+            &p.minutes[0].0,
+            &p.minutes[0].1,
+            &p.minutes[1].0,
+            &p.minutes[1].1,
+            &p.raw_start.0,
+            &p.raw_start.1,
+            &p.raw_end.0,
+            &p.raw_end.1,
+        ]
+    }
+
+    /// The values of [`scope!`] and the ranges, numbered $1 to $12, for the pipelines query.
+    fn pipeline_values(&self) -> [&(dyn ToSql + Sync); 12] {
+        let p = &self.plan;
+        [
+            &self.job_type,
+            &self.region,
+            &p.hours.0,
+            &p.hours.1,
+            &p.minutes[0].0,
+            &p.minutes[0].1,
+            &p.minutes[1].0,
+            &p.minutes[1].1,
+            &p.raw_start.0,
+            &p.raw_start.1,
+            &p.raw_end.0,
+            &p.raw_end.1,
+        ]
+    }
+}
+
 /// The averages of one (orchestrator, region) group, the input of the scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupAverages {
@@ -176,20 +292,24 @@ pub struct GroupAverages {
 
 /// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region).
 pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverages>, DbError> {
-    let filter = Filter::of(params);
+    let rollup = Rollup::of(params);
     let client = db.client().await?;
     let rows = db
         .timed(client.query(
             concat!(
-                "SELECT e.orchestrator::text, r.name::text, \
-                        AVG(COALESCE((e.payload ->> 'success_rate')::float8, 0)), \
-                        AVG(COALESCE((e.payload ->> 'round_trip_time')::float8, 0)), \
-                        AVG(COALESCE((e.payload ->> 'seg_duration')::float8, 0))",
-                events!(),
-                filtered!(),
-                "GROUP BY e.orchestrator, r.name"
+                "WITH ",
+                scope!(),
+                ", ",
+                parts!(),
+                "SELECT p.orchestrator::text, s.name, \
+                        sum(p.success_rate) / sum(p.events)::float8, \
+                        sum(p.round_trip_time) / sum(p.events)::float8, \
+                        sum(p.seg_duration) / sum(p.events)::float8 \
+                   FROM parts p JOIN scope s ON s.id = p.region_id \
+                  GROUP BY p.orchestrator, s.name \
+                 HAVING sum(p.events) > 0"
             ),
-            &filter.values(),
+            &rollup.values(),
         ))
         .await?;
     Ok(rows
@@ -204,69 +324,100 @@ pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverage
         .collect())
 }
 
-/// The continuous median of round_trip_time over the successful events (success_rate 1,
-/// round_trip_time not 0) of every orchestrator in the query's window, region, model and
-/// pipeline; `None` when there are none.
+/// The continuous median of round_trip_time over the successful AI events (success_rate
+/// 1, round_trip_time not 0) of every orchestrator in the query's window, region, model
+/// and pipeline; `None` when there are none.
 pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, DbError> {
-    let mut filter = Filter::of(params);
-    filter.orchestrator = None;
+    let filter = Filter::of(params);
+    let since = filter.since.unwrap_or(f64::NEG_INFINITY);
+    let until = filter.until.unwrap_or(f64::INFINITY);
     let client = db.client().await?;
     let row = db
         .timed(client.query_one(
             concat!(
-                "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP \
-                        (ORDER BY (e.payload ->> 'round_trip_time')::float8)",
-                events!(),
-                filtered!(),
-                "AND (e.payload ->> 'success_rate')::float8 = 1 \
-                 AND (e.payload ->> 'round_trip_time')::float8 <> 0"
+                "WITH ",
+                scope!(),
+                "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY a.round_trip_time) \
+                   FROM ai_round_trips a \
+                  WHERE a.pipeline = $4 AND a.model = $3 \
+                    AND a.event_time >= to_timestamp($5) AND a.event_time <= to_timestamp($6) \
+                    AND a.region_id IN (SELECT id FROM scope)"
             ),
-            &filter.values(),
+            &[
+                &JobType::Ai.as_str(),
+                &filter.region,
+                &filter.model,
+                &filter.pipeline,
+                &since,
+                &until,
+            ],
         ))
         .await?;
     Ok(row.get(0))
 }
 
-/// The best AI group (region, model, pipeline) of one orchestrator: highest average
-/// success rate, then lowest average round trip, then by name for a stable answer.
+/// One orchestrator's best AI group in the window: highest average success rate, then
+/// lowest average round trip, then by name for a stable answer. Its averages come along.
 pub async fn best_ai_group(
     db: &Db,
     params: &Params,
-) -> Result<Option<(String, String, String)>, DbError> {
-    let filter = Filter::of(params);
+) -> Result<Option<(String, String, String, f64, f64)>, DbError> {
+    let mut rollup = Rollup::of(params);
+    rollup.job_type = JobType::Ai.as_str();
+    rollup.model = None;
+    rollup.pipeline = None;
     let client = db.client().await?;
     let row = db
         .timed(client.query_opt(
             concat!(
-                "SELECT r.name::text, e.payload ->> 'model', e.payload ->> 'pipeline'",
-                events!(),
-                filtered!(),
-                "AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
-                 GROUP BY r.name, e.payload ->> 'model', e.payload ->> 'pipeline' \
-                 ORDER BY AVG(COALESCE((e.payload ->> 'success_rate')::float8, 0)) DESC, \
-                          AVG(COALESCE((e.payload ->> 'round_trip_time')::float8, 0)) ASC, \
-                          1, 2, 3 \
-                 LIMIT 1"
+                "WITH ",
+                scope!(),
+                ", ",
+                parts!(),
+                "SELECT s.name, p.model, p.pipeline, \
+                        sum(p.success_rate) / sum(p.events)::float8 AS success_rate, \
+                        sum(p.round_trip_time) / sum(p.events)::float8 AS round_trip_time \
+                   FROM parts p JOIN scope s ON s.id = p.region_id \
+                  WHERE p.model <> '' AND p.pipeline <> '' \
+                  GROUP BY s.name, p.model, p.pipeline \
+                 HAVING sum(p.events) > 0 \
+                  ORDER BY 4 DESC, 5 ASC, 1, 2, 3 \
+                  LIMIT 1"
             ),
-            &filter.values(),
+            &rollup.values(),
         ))
         .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
 }
 
 /// The AI pipelines in the window with their models and regions, each sorted and distinct.
 pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pipeline>, DbError> {
-    let filter = Filter::of(params);
+    let rollup = Rollup::of(params);
     let client = db.client().await?;
     let rows = db
         .timed(client.query(
             concat!(
-                "SELECT DISTINCT e.payload ->> 'pipeline', e.payload ->> 'model', r.name::text",
-                events!(),
-                filtered!(),
-                "AND e.payload ->> 'pipeline' IS NOT NULL AND e.payload ->> 'model' IS NOT NULL"
+                "WITH ",
+                scope!(),
+                ", parts AS ( \
+                   SELECT b.region_id, b.model, b.pipeline, b.events FROM pipeline_buckets b \
+                    WHERE b.span = 3600 AND b.bucket >= $3 AND b.bucket < $4 \
+                      AND b.region_id IN (SELECT id FROM scope) \
+                   UNION ALL \
+                   SELECT b.region_id, b.model, b.pipeline, b.events FROM pipeline_buckets b \
+                    WHERE b.span = 60 \
+                      AND ((b.bucket >= $5 AND b.bucket < $6) OR (b.bucket >= $7 AND b.bucket < $8)) \
+                      AND b.region_id IN (SELECT id FROM scope) \
+                   UNION ALL \
+                   SELECT e.region_id, e.payload ->> 'model', e.payload ->> 'pipeline', 1 FROM events e \
+                    WHERE ((e.event_time >= to_timestamp($9) AND e.event_time < to_timestamp($10)) \
+                        OR (e.event_time >= to_timestamp($11) AND e.event_time <= to_timestamp($12))) \
+                      AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
+                      AND e.region_id IN (SELECT id FROM scope)) \
+                 SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
+                  GROUP BY 1, 2, 3 HAVING sum(p.events) > 0"
             ),
-            &filter.values(),
+            &rollup.pipeline_values(),
         ))
         .await?;
     let mut by_pipeline: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();

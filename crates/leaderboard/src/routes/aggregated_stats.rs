@@ -19,7 +19,7 @@ pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
 
 /// Scores every (orchestrator, region) group of `params`. The AI median covers every
 /// orchestrator, so the orchestrator filter only narrows which groups are returned.
-pub async fn leaderboard(app: &App, params: &Params) -> Result<Leaderboard, DbError> {
+async fn leaderboard(app: &App, params: &Params) -> Result<Leaderboard, DbError> {
     let mut board = Leaderboard::new();
     if params.is_empty() {
         return Ok(board);

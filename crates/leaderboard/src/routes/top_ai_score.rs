@@ -1,12 +1,11 @@
 //! GET /api/top_ai_score: an orchestrator's best AI group and its leaderboard score.
 
-use super::aggregated_stats::leaderboard;
 use crate::app::App;
 use crate::error::ApiError;
 use crate::http::{self, Request, Response};
 use crate::model::TopAiScore;
 use crate::query::Params;
-use crate::store;
+use crate::{score, store};
 use serde_json::json;
 
 pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
@@ -16,26 +15,22 @@ pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
     let Some(orchestrator) = params.orchestrator.clone() else {
         return http::json(&json!({}));
     };
-    let Some((region, model, pipeline)) = store::best_ai_group(&app.db, &params).await? else {
+    let Some((region, model, pipeline, success_rate, round_trip_time)) =
+        store::best_ai_group(&app.db, &params).await?
+    else {
         return http::json(&json!({}));
     };
-    // The score as /api/aggregated_stats gives it for that model and pipeline: default
-    // window, every region and orchestrator in the median.
-    let mut board_params = Params::top_ai_score(None, now, window);
-    board_params.model = Some(model.clone());
-    board_params.pipeline = Some(pipeline.clone());
-    let board = leaderboard(app, &board_params).await?;
-    match board
-        .get(&orchestrator)
-        .and_then(|regions| regions.get(&region))
-    {
-        Some(scores) => http::json(&TopAiScore {
-            region,
-            orchestrator,
-            value: scores.score,
-            model,
-            pipeline,
-        }),
-        None => http::json(&json!({})),
-    }
+    // Scored as /api/aggregated_stats scores that model and pipeline: default window,
+    // the median over every region and orchestrator.
+    let mut scope = Params::top_ai_score(None, now, window);
+    scope.model = Some(model.clone());
+    scope.pipeline = Some(pipeline.clone());
+    let median = store::median_round_trip(&app.db, &scope).await?;
+    http::json(&TopAiScore {
+        region,
+        orchestrator,
+        value: score::ai(success_rate, round_trip_time, median).score,
+        model,
+        pipeline,
+    })
 }

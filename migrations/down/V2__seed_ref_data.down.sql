@@ -1,0 +1,4 @@
+-- Reverts V2 (the job types and the 26 seed regions) as a no-op, as the original
+-- service's down script did: the rows stay until V1's revert drops their tables.
+-- So `leaderboard migrate down` stops only at version 0 or at 3 and later: stopping at 1
+-- would leave rows that re-applying V2 collides with.

@@ -1,0 +1,4 @@
+-- Reverts V3 (the one-off copy of the legacy per-region tables into events) as a no-op,
+-- as the original service's down script did: the copied events stay, and so do the
+-- legacy tables. So `leaderboard migrate down` stops only at version 0 or at 3 and later:
+-- stopping at 2 would copy the legacy tables a second time on the next `up`.

@@ -1,0 +1,14 @@
+-- Reverts V4: the read-path rollups and the triggers that keep them. The original
+-- tables, their rows and the event_details view are untouched.
+DROP TRIGGER IF EXISTS leaderboard_events_truncated ON events;
+DROP TRIGGER IF EXISTS leaderboard_events_deleted ON events;
+DROP TRIGGER IF EXISTS leaderboard_events_updated ON events;
+DROP TRIGGER IF EXISTS leaderboard_events_inserted ON events;
+DROP FUNCTION IF EXISTS leaderboard_events_truncated();
+DROP FUNCTION IF EXISTS leaderboard_events_changed();
+DROP FUNCTION IF EXISTS leaderboard_apply(events[], integer);
+DROP INDEX IF EXISTS idx_events_orchestrator_time;
+DROP TABLE IF EXISTS ai_round_trips;
+DROP TABLE IF EXISTS pipeline_buckets;
+DROP TABLE IF EXISTS event_buckets;
+DROP FUNCTION IF EXISTS leaderboard_number(jsonb);
