@@ -241,6 +241,24 @@ pub async fn insert_event_at(db: &TestDb, event_time: f64, payload: &serde_json:
     assert_eq!(inserted, 1, "region {region} for {job_type}");
 }
 
+/// Inserts many events at once (one statement), each at its own time.
+pub async fn insert_events_at(db: &TestDb, times: &[f64], payloads: &[serde_json::Value]) {
+    let inserted = db
+        .client()
+        .await
+        .execute(
+            "INSERT INTO events (event_time, orchestrator, region_id, payload) \
+             SELECT to_timestamp(t), p ->> 'orchestrator', r.id, p \
+               FROM unnest($1::float8[], $2::jsonb[]) AS x(t, p) \
+               JOIN job_types j ON j.name = CASE WHEN p ? 'model' THEN 'ai' ELSE 'transcoding' END \
+               JOIN regions r ON r.name = p ->> 'region' AND r.job_type_id = j.id",
+            &[&times, &payloads],
+        )
+        .await
+        .expect("insert events");
+    assert_eq!(inserted as usize, payloads.len());
+}
+
 /// Rows in `events`.
 pub async fn event_count(db: &TestDb) -> i64 {
     db.client()

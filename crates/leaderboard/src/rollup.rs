@@ -48,7 +48,7 @@ impl Plan {
         let s = since.unwrap_or(f64::NEG_INFINITY);
         let u = until.unwrap_or(f64::INFINITY);
         let (a, b) = (ceil_to(s, MINUTE), floor_to(u, MINUTE));
-        if !(a < b) {
+        if a.partial_cmp(&b) != Some(std::cmp::Ordering::Less) {
             return Plan {
                 hours: EMPTY,
                 minutes: [EMPTY, EMPTY],
@@ -58,7 +58,10 @@ impl Plan {
         }
         let (c, d) = (ceil_to(a, HOUR), floor_to(b, HOUR));
         let (hours, minutes) = if c < d {
-            ((bound(c), bound(d)), [(bound(a), bound(c)), (bound(d), bound(b))])
+            (
+                (bound(c), bound(d)),
+                [(bound(a), bound(c)), (bound(d), bound(b))],
+            )
         } else {
             (EMPTY, [(bound(a), bound(b)), EMPTY])
         };
@@ -101,7 +104,11 @@ mod tests {
         let mut t = s - 7300.25;
         while t <= u + 7300.0 {
             let inside = since.is_none_or(|x| x <= t) && until.is_none_or(|x| t <= x);
-            assert_eq!(pieces(&plan, t), usize::from(inside), "t={t} in {since:?}..{until:?}: {plan:?}");
+            assert_eq!(
+                pieces(&plan, t),
+                usize::from(inside),
+                "t={t} in {since:?}..{until:?}: {plan:?}"
+            );
             t += 29.75;
         }
         for edge in [since, until].into_iter().flatten() {
