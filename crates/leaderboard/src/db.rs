@@ -6,7 +6,13 @@ use crate::tls::{self, SslMode};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::future::Future;
 use std::time::Duration;
-use tokio::sync::OnceCell;
+use std::sync::OnceLock;
+use tokio::sync::Mutex;
+
+/// Bound on one cold start's migrations: the first start after an upgrade may backfill
+/// the read-path rollups of a large `events` table (about 10 s per million rows here),
+/// which must not be cut off by `DB_TIMEOUT` and retried forever. Inside Vercel's 300 s.
+const MIGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(240);
 
 /// Connections per instance: a function instance serves a handful of concurrent
 /// requests, and managed Postgres plans limit connections per database.
@@ -67,7 +73,9 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 pub struct Db {
     pool: Result<Pool, DbError>,
     timeout: Duration,
-    migrated: OnceCell<MigrationState>,
+    migrated: OnceLock<MigrationState>,
+    /// Held by the one request of this process that runs the migrations.
+    migrating: Mutex<()>,
 }
 
 impl Db {
@@ -80,7 +88,8 @@ impl Db {
         Db {
             pool,
             timeout,
-            migrated: OnceCell::new(),
+            migrated: OnceLock::new(),
+            migrating: Mutex::new(()),
         }
     }
 
@@ -97,14 +106,27 @@ impl Db {
 
     /// Runs the migrations if this process has not yet, and returns what they found.
     pub async fn migrations(&self) -> Result<&MigrationState, DbError> {
-        self.migrated
-            .get_or_try_init(|| async {
-                // Detached from the pool: when this future is dropped (timeout) the
-                // connection closes and its advisory lock goes with it.
-                let mut client = Object::take(self.raw_client().await?);
-                self.timed(migrate::run(&mut client)).await
-            })
+        if let Some(state) = self.migrated.get() {
+            return Ok(state);
+        }
+        // One request migrates, bounded by MIGRATION_TIMEOUT; the others wait for it at
+        // most DB_TIMEOUT and answer 503 meanwhile.
+        let _running = match self.migrating.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => tokio::time::timeout(self.timeout, self.migrating.lock())
+                .await
+                .map_err(|_| DbError::Migration("database migrations are still running".into()))?,
+        };
+        if let Some(state) = self.migrated.get() {
+            return Ok(state);
+        }
+        // Detached from the pool: if this future is dropped, the connection closes and
+        // its advisory lock and open transaction go with it.
+        let mut client = Object::take(self.raw_client().await?);
+        let state = tokio::time::timeout(MIGRATION_TIMEOUT, migrate::run(&mut client))
             .await
+            .map_err(|_| DbError::Timeout)??;
+        Ok(self.migrated.get_or_init(|| state))
     }
 
     /// A pooled connection without the migration check, for the migration itself.

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Read-path benchmark (issue 5): seeds a throwaway PostgreSQL through the real schema with
+# N events over the last 24 hours (`leaderboard seed`), serves it with the release build
+# of the local server (response caches off), and times each Explorer route: one warm-up,
+# then 20 measured requests, p50 and p99. For reference it times the straightforward SQL
+# over the `event_details` view in psql on the same data.
+#
+#   bench/read-path.sh [N ...]          default: 100000 1000000
+#
+# BENCH_BASELINE=1 measures LEADERBOARD_BIN (an older build, e.g. before migration V4)
+# on the same data: after seeding, the schema is reverted to version 3 first.
+# BENCH_EXPLAIN=1 also logs the plan of every query the service runs (auto_explain) to
+# $BENCH_OUT/plans-N.log.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SEED_BIN=target/release/leaderboard
+cargo build --release --quiet --bin leaderboard
+BIN=${LEADERBOARD_BIN:-$SEED_BIN}
+OUT=${BENCH_OUT:-target/bench}
+mkdir -p "$OUT"
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
+RUNS=20
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# p50 and p99 (nearest rank) in milliseconds of the numbers (seconds) on stdin.
+percentiles() {
+  sort -g | awk '{v[NR]=$1*1000} END {
+    p50=v[int((NR+1)/2)]; i=int(0.99*NR+0.999); if (i>NR) i=NR; p99=v[i];
+    printf "%8.1f %8.1f", p50, p99 }'
+}
+
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+WORK=""
+cleanup() { stop_server; [ -z "$WORK" ] || rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# start_server BIN: the local server on $WORK/pg; sets PORT and URL.
+start_server() {
+  PORT=$(free_port)
+  LEADERBOARD_DATA_DIR="$WORK/pg" PORT=$PORT SECRET=bench LOG_LEVEL=warn \
+    REGIONS_CACHE_TIMEOUT=0 PIPELINES_CACHE_TIMEOUT=0 \
+    "$1" >"$WORK/out" 2>"$WORK/err" &
+  SERVER_PID=$!
+  local deadline=$((SECONDS + 60))
+  until grep -q '^POSTGRES is not set' "$WORK/out" 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { cat "$WORK/err"; echo "server did not start" >&2; exit 1; }
+    sleep 0.2
+  done
+  URL=$(grep -o 'postgres://[^ ]*' "$WORK/out" | head -1)
+  until curl -sf -o /dev/null "localhost:$PORT/api/health"; do
+    [ $SECONDS -lt $deadline ] || { cat "$WORK/err"; echo "server not healthy" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+
+time_route() { # name path
+  curl -s -o /dev/null "localhost:$PORT$2"
+  local figures
+  figures=$(for _ in $(seq $RUNS); do curl -s -o /dev/null -w '%{time_total}\n' "localhost:$PORT$2"; done | percentiles)
+  local bytes
+  bytes=$(curl -s "localhost:$PORT$2" | wc -c)
+  printf "%-44s %s %9s\n" "$1" "$figures" "$bytes"
+}
+
+time_sql() { # name sql: median of 3 runs, ms, as psql reports it
+  local ms
+  ms=$(for _ in 1 2 3; do psql "$URL" -qAt -c '\timing on' -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'; done | sort -g | sed -n 2p)
+  printf "%-44s %8.1f\n" "$1" "$ms"
+}
+
+for N in "${SIZES[@]}"; do
+  WORK=$(mktemp -d /tmp/leaderboard-bench.XXXXXX)
+  chmod 755 "$WORK"
+  start_server "$SEED_BIN"
+  seed_start=$SECONDS
+  POSTGRES="$URL" "$SEED_BIN" seed --events "$N" >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
+  seed_secs=$((SECONDS - seed_start))
+  psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
+  if [ "${BENCH_BASELINE:-0}" = 1 ]; then
+    stop_server
+    POSTGRES="$URL" "$SEED_BIN" migrate down --to 3 --yes >/dev/null
+    psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
+    # The embedded database keeps its port only while it runs: start the baseline on it.
+    start_server "$BIN"
+  elif [ "$BIN" != "$SEED_BIN" ]; then
+    stop_server; start_server "$BIN"
+  fi
+
+  X=$(psql "$URL" -qAt -c "SELECT orchestrator FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+  XAI=$(psql "$URL" -qAt -c "SELECT e.orchestrator FROM events e JOIN regions r ON r.id = e.region_id WHERE r.job_type_id = 2 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+  IFS='|' read -r MODEL PIPELINE < <(psql "$URL" -qAt -c "SELECT payload->>'model', payload->>'pipeline' FROM events WHERE payload ? 'model' GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2 LIMIT 1")
+  enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/"))' "$1"; }
+  AI="model=$(enc "$MODEL")&pipeline=$(enc "$PIPELINE")"
+  RAW_ROWS=$(psql "$URL" -qAt -c "SELECT count(*) FROM event_details WHERE orchestrator = '$X' AND job_type_name = 'transcoding' AND event_time >= now() - interval '24 hours'")
+
+  echo
+  echo "== N = $N events (seeded in ${seed_secs}s), server $BIN"
+  echo "   X = $X ($RAW_ROWS transcoding rows in the window), AI: $MODEL / $PIPELINE"
+  printf "%-44s %8s %8s %9s\n" "route" "p50 ms" "p99 ms" "bytes"
+  time_route "aggregated_stats" "/api/aggregated_stats"
+  time_route "aggregated_stats?orchestrator=X" "/api/aggregated_stats?orchestrator=$X"
+  time_route "aggregated_stats model+pipeline" "/api/aggregated_stats?$AI"
+  time_route "aggregated_stats model+pipeline+region" "/api/aggregated_stats?$AI&region=FRA"
+  time_route "raw_stats?orchestrator=X" "/api/raw_stats?orchestrator=$X"
+  time_route "pipelines" "/api/pipelines"
+  time_route "top_ai_score?orchestrator=X" "/api/top_ai_score?orchestrator=$XAI"
+  echo "-- straightforward SQL in psql, same data (median of 3)"
+  WINDOW="event_time >= now() - interval '24 hours'"
+  time_sql "AVG over event_details (transcoding)" \
+    "SELECT orchestrator, region_name, AVG(COALESCE(success_rate, 0)), AVG(COALESCE(round_trip_time, 0)), AVG(COALESCE(seg_duration, 0)) FROM event_details WHERE job_type_name = 'transcoding' AND $WINDOW GROUP BY 1, 2"
+  time_sql "AVG over event_details (model+pipeline)" \
+    "SELECT orchestrator, region_name, AVG(COALESCE(success_rate, 0)), AVG(COALESCE(round_trip_time, 0)) FROM event_details WHERE job_type_name = 'ai' AND payload->>'model' = '$MODEL' AND payload->>'pipeline' = '$PIPELINE' AND $WINDOW GROUP BY 1, 2"
+  time_sql "PERCENTILE_CONT over event_details" \
+    "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY round_trip_time) FROM event_details WHERE job_type_name = 'ai' AND success_rate = 1 AND round_trip_time <> 0 AND payload->>'model' = '$MODEL' AND payload->>'pipeline' = '$PIPELINE' AND $WINDOW"
+
+  if [ "${BENCH_EXPLAIN:-0}" = 1 ]; then
+    psql "$URL" -qAt -c "ALTER DATABASE leaderboard SET session_preload_libraries = 'auto_explain'" \
+      -c "ALTER DATABASE leaderboard SET auto_explain.log_min_duration = 0" \
+      -c "ALTER DATABASE leaderboard SET auto_explain.log_analyze = on" \
+      -c "ALTER DATABASE leaderboard SET auto_explain.log_buffers = on" >/dev/null
+    bin=$BIN; stop_server; start_server "$bin"
+    logged=$(stat -c %s "$WORK/pg/server.log")
+    for path in "/api/aggregated_stats" "/api/aggregated_stats?orchestrator=$X" "/api/aggregated_stats?$AI" \
+                "/api/raw_stats?orchestrator=$X" "/api/pipelines" "/api/top_ai_score?orchestrator=$XAI"; do
+      curl -s -o /dev/null "localhost:$PORT$path"
+    done
+    tail -c +$((logged + 1)) "$WORK/pg/server.log" >"$OUT/plans-$N.log"
+    echo "plans: $OUT/plans-$N.log"
+  fi
+  stop_server
+  rm -rf "$WORK"; WORK=""
+done
