@@ -53,8 +53,6 @@ impl App {
         &GLOBAL
     }
 
-    /// Connects and migrates; spawned at start so a cold start overlaps that work with
-    /// the runtime's own start-up instead of the first request.
     /// The registered regions, from the per-instance cache while it is fresh.
     pub async fn regions(&self) -> Result<Arc<[Region]>, DbError> {
         match self.regions.get(&()) {
@@ -124,6 +122,8 @@ impl App {
         Ok(find(&self.reload_regions().await?))
     }
 
+    /// Connects and migrates; spawned at start so a cold start overlaps that work with
+    /// the runtime's own start-up instead of the first request.
     pub async fn warm_up(&self) {
         if let Err(e) = self.db.migrations().await {
             tracing::warn!(error = %e, "database not ready at start-up");
