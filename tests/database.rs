@@ -23,7 +23,10 @@ async fn health_follows_the_database_down_and_back_up_without_a_restart() {
 
     let up = server.get_json("/api/health", 200).await;
     assert_eq!(up["postgres"], serde_json::json!({"ok": true}));
-    assert_eq!(up["migrations"]["version"], leaderboard::migrate::latest_version());
+    assert_eq!(
+        up["migrations"]["version"],
+        leaderboard::migrate::latest_version()
+    );
 
     pg.stop_keep_data().expect("stop");
     let down = server.get_json("/api/health", 503).await;

@@ -261,7 +261,10 @@ async fn a_golang_migrate_database_is_adopted_without_rerunning_anything() {
     assert_eq!(count(&db, "regions").await, 26);
     let schema_after = schema_snapshot(&db).await;
     for line in &schema_before {
-        assert!(schema_after.contains(line), "the original schema is kept: {line}");
+        assert!(
+            schema_after.contains(line),
+            "the original schema is kept: {line}"
+        );
     }
     // The events that were there are counted by the read-path rollups (V4).
     let counted: i64 = db

@@ -7,7 +7,10 @@ use serde::Serialize;
 use tokio_postgres::{Client, GenericClient};
 
 mod admin;
-pub use admin::{down, plan_down, status, Applied, DownPlan, DownScript, GolangMigrate, Known, Revert, Status, DOWN};
+pub use admin::{
+    down, plan_down, status, Applied, DownPlan, DownScript, GolangMigrate, Known, Revert, Status,
+    DOWN,
+};
 
 refinery::embed_migrations!("../../migrations");
 
@@ -107,9 +110,7 @@ async fn run_locked(client: &mut Client) -> Result<MigrationState, DbError> {
 }
 
 /// `(version, dirty)` from golang-migrate's table, when the database has one.
-async fn golang_migrate_state(
-    client: &impl GenericClient,
-) -> Result<Option<(i64, bool)>, DbError> {
+async fn golang_migrate_state(client: &impl GenericClient) -> Result<Option<(i64, bool)>, DbError> {
     let exists: bool = client
         .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
         .await?

@@ -77,7 +77,10 @@ pub struct Pipeline {
 pub const PIPELINES: [Pipeline; 6] = [
     Pipeline {
         name: "text-to-image",
-        models: ["ByteDance/SDXL-Lightning", "SG161222/RealVisXL_V4.0_Lightning"],
+        models: [
+            "ByteDance/SDXL-Lightning",
+            "SG161222/RealVisXL_V4.0_Lightning",
+        ],
         round_trip: (1.0, 6.0),
         input: r#"{"guidance_scale":2,"height":512,"model_id":"{model}","num_images_per_prompt":1,"num_inference_steps":6,"prompt":"a bear","safety_check":false,"width":512}"#,
     },
@@ -201,7 +204,8 @@ pub struct Event<'a> {
     pub payload: &'a str,
 }
 
-/// Generates events one by one, deterministically from the options' seed and `end`.
+/// Generates events one by one, oldest first, deterministically from the options' seed
+/// and `end`.
 pub struct Generator {
     rng: fastrand::Rng,
     regions: Regions,
@@ -217,6 +221,8 @@ pub struct Generator {
     end: f64,
     window: f64,
     remaining: u64,
+    /// Position in the window of the previous event (1: its start, 0: `end`).
+    position: f64,
     payload: String,
 }
 
@@ -253,7 +259,10 @@ impl Generator {
         }
         let inputs = PIPELINES
             .iter()
-            .map(|p| p.models.map(|m| json_string(&p.input.replace("{model}", m))))
+            .map(|p| {
+                p.models
+                    .map(|m| json_string(&p.input.replace("{model}", m)))
+            })
             .collect();
         let end_secs = end
             .duration_since(UNIX_EPOCH)
@@ -279,6 +288,7 @@ impl Generator {
             end: end_secs,
             window: options.hours * 3600.0,
             remaining: options.events,
+            position: 1.0,
             payload: String::with_capacity(512),
         })
     }
@@ -305,8 +315,12 @@ impl Generator {
         if self.remaining == 0 {
             return None;
         }
+        // Uniform over the window, in time order as a live database receives them (ids
+        // and event times rise together): the largest of n uniform values is U^(1/n),
+        // the largest of the rest that times U^(1/(n-1)), and so on.
+        self.position *= self.rng.f64().powf(1.0 / self.remaining as f64);
         self.remaining -= 1;
-        let at = self.end - self.window * self.rng.f64();
+        let at = self.end - self.window * self.position;
         let event_time = UNIX_EPOCH + Duration::from_secs_f64(at.max(0.0));
         let timestamp = at.floor() as i64;
         self.payload.clear();
@@ -417,7 +431,10 @@ impl Generator {
         match error {
             None => payload.push_str(r#","errors":[]"#),
             Some((code, _)) => {
-                let _ = write!(payload, r#","errors":[{{"error_code":"{code}","count":1}}]"#);
+                let _ = write!(
+                    payload,
+                    r#","errors":[{{"error_code":"{code}","count":1}}]"#
+                );
             }
         }
         let pipeline = PIPELINES[p];
@@ -528,7 +545,7 @@ pub async fn copy_events(
                 ])
                 .await?;
             batch += 1;
-            if (summary.inserted + batch) % PROGRESS_EVERY == 0 {
+            if (summary.inserted + batch).is_multiple_of(PROGRESS_EVERY) {
                 progress(summary.inserted + batch);
             }
         }
@@ -571,7 +588,10 @@ mod tests {
         }
     }
 
-    fn generate(options: &Options, end: SystemTime) -> Vec<(SystemTime, String, i32, bool, String)> {
+    fn generate(
+        options: &Options,
+        end: SystemTime,
+    ) -> Vec<(SystemTime, String, i32, bool, String)> {
         let mut g = Generator::new(options, seed_regions(), end).unwrap();
         let mut out = Vec::new();
         while let Some(e) = g.next_event() {
@@ -599,7 +619,11 @@ mod tests {
             assert_eq!(stat.payload, stored, "post_stats would store it as is");
             assert_eq!(stat.orchestrator, orchestrator);
             assert_eq!(stat.job_type == JobType::Ai, ai);
-            let pool = if ai { &regions.ai } else { &regions.transcoding };
+            let pool = if ai {
+                &regions.ai
+            } else {
+                &regions.transcoding
+            };
             let region = pool.iter().find(|r| r.id == region_id).expect("region id");
             assert_eq!(stat.region, region.name);
         }
@@ -620,7 +644,10 @@ mod tests {
         let start = end - Duration::from_secs(6 * 3600);
         assert!(events.iter().all(|e| e.0 >= start && e.0 <= end));
         let earliest = events.iter().map(|e| e.0).min().unwrap();
-        assert!(earliest < start + Duration::from_secs(600), "spread to the start");
+        assert!(
+            earliest < start + Duration::from_secs(600),
+            "spread to the start"
+        );
 
         let ai: Vec<_> = events.iter().filter(|e| e.3).collect();
         let share = ai.len() as f64 / events.len() as f64;
@@ -630,7 +657,9 @@ mod tests {
         assert_eq!(orchestrators.len(), 50);
         assert!(orchestrators.iter().all(|o| o.len() == 42
             && o.starts_with("0x")
-            && o[2..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())));
+            && o[2..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())));
         let regions: std::collections::BTreeSet<i32> = events.iter().map(|e| e.2).collect();
         assert_eq!(regions.len(), 22 + 4, "every region gets events");
 
@@ -654,7 +683,10 @@ mod tests {
         }
         assert_eq!(pipelines.len(), 12, "6 pipelines × 2 models");
         let success = successes / events.len() as f64;
-        assert!((0.85..0.92).contains(&success), "mean success_rate {success}");
+        assert!(
+            (0.85..0.92).contains(&success),
+            "mean success_rate {success}"
+        );
     }
 
     #[test]
@@ -665,7 +697,10 @@ mod tests {
             ..Options::default()
         };
         assert_eq!(generate(&options, end), generate(&options, end));
-        let other = Options { seed: 2, ..options.clone() };
+        let other = Options {
+            seed: 2,
+            ..options.clone()
+        };
         assert_ne!(generate(&options, end), generate(&other, end));
     }
 
@@ -688,9 +723,27 @@ mod tests {
     #[test]
     fn bad_options_are_refused_by_name() {
         for (options, want) in [
-            (Options { orchestrators: 0, ..Options::default() }, "--orchestrators"),
-            (Options { hours: 0.0, ..Options::default() }, "--hours"),
-            (Options { ai_share: 1.5, ..Options::default() }, "--ai-share"),
+            (
+                Options {
+                    orchestrators: 0,
+                    ..Options::default()
+                },
+                "--orchestrators",
+            ),
+            (
+                Options {
+                    hours: 0.0,
+                    ..Options::default()
+                },
+                "--hours",
+            ),
+            (
+                Options {
+                    ai_share: 1.5,
+                    ..Options::default()
+                },
+                "--ai-share",
+            ),
         ] {
             let got = options.validate().unwrap_err();
             assert!(got.contains(want), "{got}");

@@ -1,9 +1,17 @@
-//! `leaderboard`: the whole API on one port for local development. Without `POSTGRES`
-//! it runs its own PostgreSQL from the machine's server binaries, data kept in `.data/`.
+//! `leaderboard`: the whole API on one port for local development (`serve`, the default),
+//! plus the operator commands: migrations (status, up, down), synthetic demo data, and
+//! signing a post by hand. Without `POSTGRES` every command uses its own PostgreSQL from
+//! the machine's server binaries, data kept in `.data/`.
 
-use leaderboard::{server, App, Config};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use leaderboard::db::{self, DbError};
+use leaderboard::migrate::{self, DownPlan, Status};
+use leaderboard::{seed, server, App, Config};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 const EMBEDDED_DATABASE: &str = "leaderboard";
@@ -11,16 +19,155 @@ const EMBEDDED_DATABASE: &str = "leaderboard";
 /// Prints a line for the person running the server; a closed stdout is not worth a crash.
 macro_rules! say {
     ($($arg:tt)*) => {{
-        use std::io::Write;
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
 
+/// The same on stderr: notes that must not mix with a command's output.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+const ENVIRONMENT: &str = "\
+Environment:
+  POSTGRES              database URL; unset: an embedded PostgreSQL started from the
+                        machine's server binaries, data in LEADERBOARD_DATA_DIR (.data/postgres)
+  SECRET                HMAC key of post_stats (serve, sign)
+  PORT                  port of serve (8080)
+  LOG_LEVEL, DB_TIMEOUT, START_TIME_WINDOW, ...: see the README
+
+Exit status: 0 done, 1 failed (database away, dirty, refused), 2 wrong usage
+(bad arguments, SECRET unset for sign, `migrate down` without --yes).";
+
+/// Livepeer Leaderboard API: the local server and the operator commands.
+#[derive(Debug, Parser)]
+#[command(name = "leaderboard", version, after_help = ENVIRONMENT)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve every route on one port (the default when no command is given)
+    Serve,
+    /// Show, apply or revert the database migrations
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Insert synthetic test-job events (demo data, benchmarks), migrating first
+    Seed(SeedArgs),
+    /// Print the Authorization value that signs a post_stats body under SECRET
+    #[command(after_help = "\
+Example:
+  curl -X POST localhost:8080/api/post_stats \\
+    -H \"Authorization: $(leaderboard sign body.json)\" --data-binary @body.json")]
+    Sign {
+        /// The body, signed byte for byte as read; `-` or nothing for standard input
+        #[arg(value_name = "FILE|-")]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// List applied and pending migrations and golang-migrate's state
+    ///
+    /// Exits with 1 (after the report) when the service would refuse the database: a
+    /// dirty or unknown golang-migrate version, a migration this build lacks or one whose
+    /// file changed since it was applied.
+    Status,
+    /// Apply pending migrations (adopting a golang-migrate database) as a cold start does
+    Up,
+    /// Revert to an older version with the down scripts of migrations/down (back up first!)
+    #[command(after_help = "\
+Reverting to 0 drops the schema with every event and region. The seed and legacy-copy
+migrations revert as no-ops, so the only versions to revert to are 0 and 3 or later.
+Without --yes nothing changes: the command shows what it would revert.")]
+    Down {
+        /// The version to revert to (0: no schema at all)
+        #[arg(long, value_name = "VERSION")]
+        to: u32,
+        /// Revert for real (after a backup)
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    /// Number of events to insert
+    #[arg(long, value_name = "N")]
+    events: u64,
+    /// Number of distinct orchestrators (addresses 0x + 40 hex digits)
+    #[arg(long, value_name = "M", default_value_t = 200)]
+    orchestrators: u32,
+    /// Spread the events uniformly over the last H hours
+    #[arg(long, value_name = "H", default_value_t = 24.0)]
+    hours: f64,
+    /// Share of AI events, over the AI regions (6 pipelines x 2 models)
+    #[arg(long, value_name = "F", default_value_t = 0.2)]
+    ai_share: f64,
+    /// Random seed: the same seed gives the same orchestrators and payloads
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Why a command stopped: one line on stderr and the exit code.
+#[derive(Debug)]
+struct Failure {
+    code: i32,
+    message: String,
+}
+
+impl Failure {
+    fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Failure {
+        let message = e.to_string();
+        let message = match message.strip_prefix("refusing to start: ") {
+            Some(rest) => format!("refusing: {rest}"),
+            None => message,
+        };
+        Failure::failed(message)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::failed(message)
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    if let Err(message) = run().await {
-        eprintln!("leaderboard: {message}");
-        std::process::exit(1);
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => run().await.map_err(Failure::from),
+        Command::Sign { file } => sign(file),
+        Command::Migrate(command) => with_database(|db| migrate_command(db, command)).await,
+        Command::Seed(args) => seed_command(args).await,
+    };
+    if let Err(failure) = result {
+        // One line, whatever the cause said.
+        let message = failure.message.replace('\n', " ");
+        eprintln!("leaderboard: {}", message.trim());
+        std::process::exit(failure.code);
     }
 }
 
@@ -45,6 +192,7 @@ async fn run() -> Result<(), String> {
         Some(_) => None,
         None => {
             let (pg, url) = start_embedded().await?;
+            say!("{}", embedded_notice(&pg, &url));
             config.postgres = Some(url);
             if config.secret.is_none() {
                 config.secret = Some(dev_secret(port)?);
@@ -96,11 +244,14 @@ async fn start_embedded() -> Result<(localpg::PgServer, String), String> {
             .map_err(|e| format!("embedded PostgreSQL: {e}"))?;
     }
     let url = pg.url(EMBEDDED_DATABASE);
-    say!(
+    Ok((pg, url))
+}
+
+fn embedded_notice(pg: &localpg::PgServer, url: &str) -> String {
+    format!(
         "POSTGRES is not set: using the embedded PostgreSQL at {url} (data in {})",
         pg.data_dir().display()
-    );
-    Ok((pg, url))
+    )
 }
 
 /// A secret for this run only, printed with a ready-to-paste signed post, so a newcomer
@@ -167,4 +318,319 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// The database of an operator command: `POSTGRES`, or the embedded one started the way
+/// `serve` starts it (and stopped again afterwards).
+struct Database {
+    url: String,
+    timeout: Duration,
+    embedded: Option<localpg::PgServer>,
+}
+
+impl Database {
+    async fn connect(&self) -> Result<tokio_postgres::Client, Failure> {
+        db::connect(&self.url, self.timeout).await.map_err(|e| {
+            Failure::failed(format!(
+                "cannot use the database {}: {e}",
+                db::redact_url(&self.url)
+            ))
+        })
+    }
+}
+
+/// Opens the database, runs `command` on it and stops the embedded server, if any, on
+/// every path (`exit` would skip its destructor).
+async fn with_database<F, Fut>(command: F) -> Result<(), Failure>
+where
+    F: FnOnce(Database) -> Fut,
+    Fut: std::future::Future<Output = (Database, Result<(), Failure>)>,
+{
+    let (config, warnings) = Config::from_env();
+    // Commands print their own report; the log only speaks up for trouble unless asked.
+    let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into());
+    leaderboard::logging::init(&level);
+    for w in &warnings {
+        tracing::warn!(variable = w.variable, "{}", w.message);
+    }
+    let database = match config.postgres {
+        Some(url) => Database {
+            url,
+            timeout: config.db_timeout,
+            embedded: None,
+        },
+        None => {
+            let (pg, url) = start_embedded().await.map_err(|e| {
+                if e.contains("\"postmaster.pid\" already exists") {
+                    format!(
+                        "the embedded PostgreSQL in {} is in use (by `leaderboard serve`?): \
+                         set POSTGRES to the URL it printed",
+                        data_dir().display()
+                    )
+                } else {
+                    e
+                }
+            })?;
+            note!("{}", embedded_notice(&pg, &url));
+            Database {
+                url,
+                timeout: config.db_timeout,
+                embedded: Some(pg),
+            }
+        }
+    };
+    let (database, result) = command(database).await;
+    if let Some(mut pg) = database.embedded {
+        if let Err(e) = pg.stop() {
+            note!("leaderboard: stopping the embedded PostgreSQL: {e}");
+        }
+    }
+    result
+}
+
+async fn migrate_command(
+    database: Database,
+    command: MigrateCommand,
+) -> (Database, Result<(), Failure>) {
+    let result = match command {
+        MigrateCommand::Status => migrate_status(&database).await,
+        MigrateCommand::Up => migrate_up(&database).await,
+        MigrateCommand::Down { to, yes } => migrate_down(&database, to, yes).await,
+    };
+    (database, result)
+}
+
+async fn migrate_status(database: &Database) -> Result<(), Failure> {
+    let client = database.connect().await?;
+    let status = migrate::status(&client).await?;
+    print_status(&db::redact_url(&database.url), &status);
+    match status.problem {
+        Some(problem) => Err(Failure::failed(format!(
+            "the service refuses this database: {problem}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn print_status(url: &str, status: &Status) {
+    say!("database        {url}");
+    say!(
+        "version         {} (this build knows migrations up to {})",
+        status.version,
+        status.latest
+    );
+    if status.applied.is_empty() {
+        say!("applied         none");
+    }
+    for (i, a) in status.applied.iter().enumerate() {
+        let label = if i == 0 { "applied" } else { "" };
+        let mut flags = String::new();
+        if a.unknown {
+            flags.push_str("  UNKNOWN to this build");
+        }
+        if a.changed {
+            flags.push_str("  CHANGED since applied");
+        }
+        say!(
+            "{label:<15} V{} {}  ({}){flags}",
+            a.version,
+            a.name,
+            a.applied_on
+        );
+    }
+    if status.pending.is_empty() {
+        say!("pending         none");
+    }
+    for (i, p) in status.pending.iter().enumerate() {
+        let label = if i == 0 { "pending" } else { "" };
+        let adopt = match status.to_adopt {
+            Some(v) if i64::from(p.version) <= v => "  (adopted: recorded as applied, not run)",
+            _ => "",
+        };
+        say!("{label:<15} V{} {}{adopt}", p.version, p.name);
+    }
+    let golang = match (status.golang_migrate, status.to_adopt) {
+        (None, _) => "none (no schema_migrations row)".to_string(),
+        (Some(g), _) if g.dirty => format!(
+            "DIRTY at version {v}: the service refuses to start until it is repaired (migrate force {v})",
+            v = g.version
+        ),
+        (Some(g), Some(_)) => format!(
+            "version {}, clean, NOT ADOPTED yet: the next start or `leaderboard migrate up` \
+             records it without running anything",
+            g.version
+        ),
+        (Some(g), None) => format!("version {}, clean, adopted", g.version),
+    };
+    say!("golang-migrate  {golang}");
+    if let Some(problem) = &status.problem {
+        say!("problem         {problem}");
+    }
+}
+
+async fn migrate_up(database: &Database) -> Result<(), Failure> {
+    // A connection of its own, closed afterwards, so the advisory lock cannot outlive us.
+    let mut client = database.connect().await?;
+    let state = migrate::run(&mut client).await?;
+    if let Some(version) = state.adopted_golang_migrate_version {
+        say!("adopted the golang-migrate database at version {version}: recorded as applied, nothing run");
+    }
+    if state.applied_now.is_empty() {
+        say!(
+            "nothing to apply: the database is at version {}",
+            state.version
+        );
+    } else {
+        let applied: Vec<String> = state.applied_now.iter().map(|v| format!("V{v}")).collect();
+        say!(
+            "applied {}: the database is at version {}",
+            applied.join(", "),
+            state.version
+        );
+    }
+    Ok(())
+}
+
+fn describe_reverts(plan: &DownPlan) -> String {
+    plan.reverts
+        .iter()
+        .map(|r| {
+            if r.noop {
+                format!("V{} {} (no-op: its data stays)", r.version, r.name)
+            } else {
+                format!("V{} {}", r.version, r.name)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn migrate_down(database: &Database, to: u32, yes: bool) -> Result<(), Failure> {
+    let to = i32::try_from(to).map_err(|_| Failure::usage(format!("--to {to} is too large")))?;
+    let mut client = database.connect().await?;
+    if !yes {
+        let plan = migrate::plan_down(&client, to).await?;
+        if plan.reverts.is_empty() {
+            say!(
+                "nothing to revert: the database is at version {}",
+                plan.from
+            );
+            return Ok(());
+        }
+        note!(
+            "would revert {} (version {} -> {}){}",
+            describe_reverts(&plan),
+            plan.from,
+            plan.to,
+            if plan.to == 0 {
+                ", dropping every event and region"
+            } else {
+                ""
+            }
+        );
+        note!("Back up first, e.g. pg_dump --format=custom --file=leaderboard.dump \"$POSTGRES\"");
+        return Err(Failure::usage(format!(
+            "not reverting without --yes: back up first, then run `leaderboard migrate down --to {to} --yes`"
+        )));
+    }
+    let plan = migrate::down(&mut client, to).await?;
+    if plan.reverts.is_empty() {
+        say!(
+            "nothing to revert: the database is at version {}",
+            plan.from
+        );
+        return Ok(());
+    }
+    say!(
+        "reverted {}: the database is at version {}",
+        describe_reverts(&plan),
+        plan.to
+    );
+    match plan.golang_migrate_to {
+        Some(0) => say!("golang-migrate's schema_migrations emptied to match"),
+        Some(v) => say!("golang-migrate's schema_migrations set to version {v} to match"),
+        None => {}
+    }
+    Ok(())
+}
+
+async fn seed_command(args: SeedArgs) -> Result<(), Failure> {
+    let options = seed::Options {
+        events: args.events,
+        orchestrators: args.orchestrators,
+        hours: args.hours,
+        ai_share: args.ai_share,
+        seed: args.seed,
+    };
+    options.validate().map_err(Failure::usage)?;
+    with_database(|database| async move {
+        let result = seed_into(&database, &options).await;
+        (database, result)
+    })
+    .await
+}
+
+async fn seed_into(database: &Database, options: &seed::Options) -> Result<(), Failure> {
+    let mut client = database.connect().await?;
+    migrate::run(&mut client).await?;
+    let bar = ProgressBar::new(options.events);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} events ({rate}, {eta} left)",
+        )
+        .map_err(|e| e.to_string())?
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        )
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let started = Instant::now();
+    let summary = seed::copy_events(&mut client, options, |done| bar.set_position(done)).await;
+    bar.finish_and_clear();
+    let summary = summary?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let total: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .map_err(DbError::from)?
+        .get(0);
+    say!(
+        "inserted {} events ({} AI) from {} orchestrators ({} with AI events) over the last {} h \
+         in {elapsed:.1} s ({:.0} events/s); events now holds {total} rows",
+        summary.inserted,
+        summary.ai,
+        summary.orchestrators,
+        summary.ai_orchestrators,
+        options.hours,
+        summary.inserted as f64 / elapsed.max(1e-9)
+    );
+    Ok(())
+}
+
+/// `leaderboard sign`: the HMAC of exactly the bytes read, as the server checks it.
+fn sign(file: Option<PathBuf>) -> Result<(), Failure> {
+    let (config, _) = Config::from_env();
+    let secret = config.secret.ok_or_else(|| {
+        Failure::usage(
+            "SECRET is not set: export the secret the server checks posts with, e.g. SECRET=... leaderboard sign body.json",
+        )
+    })?;
+    let body = match file {
+        Some(path) if path.as_os_str() != "-" => std::fs::read(&path)
+            .map_err(|e| Failure::failed(format!("cannot read {}: {e}", path.display())))?,
+        _ => {
+            let mut body = Vec::new();
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut body)
+                .map_err(|e| Failure::failed(format!("cannot read standard input: {e}")))?;
+            body
+        }
+    };
+    say!("{}", leaderboard::auth::sign(&secret, &body));
+    Ok(())
 }

@@ -376,10 +376,8 @@ mod tests {
 
     #[test]
     fn every_migration_has_a_reviewed_down_script() {
-        let migrations: Vec<(i32, String)> = known()
-            .into_iter()
-            .map(|k| (k.version, k.name))
-            .collect();
+        let migrations: Vec<(i32, String)> =
+            known().into_iter().map(|k| (k.version, k.name)).collect();
         let mut down: Vec<(i32, String)> = DOWN
             .iter()
             .map(|d| (d.version, d.name.to_string()))

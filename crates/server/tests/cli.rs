@@ -1,0 +1,749 @@
+//! The operator commands of the `leaderboard` binary, run as a person runs them, against
+//! a real PostgreSQL (one database per test): migrate status/up/down, seed, sign.
+
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use common::{TestDb, TestServer};
+use std::collections::BTreeSet;
+use std::process::{Output, Stdio};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+const V1: &str = include_str!("../../../migrations/V1__event_design_refactor.sql");
+const V2: &str = include_str!("../../../migrations/V2__seed_ref_data.sql");
+const V3: &str = include_str!("../../../migrations/V3__migrate_data_to_events.sql");
+
+/// `leaderboard` with `args`, `POSTGRES` set to `url` (none: unset) and nothing else from
+/// the caller's environment that could change what it does.
+fn command(url: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leaderboard"));
+    cmd.args(args)
+        .env_remove("POSTGRES")
+        .env_remove("SECRET")
+        .env_remove("LOG_LEVEL")
+        .env_remove("PG_BINDIR")
+        .env("LEADERBOARD_DATA_DIR", "/nonexistent/leaderboard-cli-test")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(url) = url {
+        cmd.env("POSTGRES", url);
+    }
+    cmd
+}
+
+async fn run(url: Option<&str>, args: &[&str]) -> Output {
+    command(url, args).output().await.expect("run leaderboard")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `args` on `db`, asserting success, and returns stdout.
+async fn ok(db: &TestDb, args: &[&str]) -> String {
+    let out = run(Some(&db.url), args).await;
+    assert!(
+        out.status.success(),
+        "leaderboard {args:?}: {:?}\n{}\n{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// Asserts a failure with `code` and a single stderr line containing `want`.
+fn assert_fails(out: &Output, code: i32, want: &str) {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {err}",
+        stdout(out)
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {err}");
+    assert!(lines[0].starts_with("leaderboard: "), "{err}");
+    assert!(lines[0].contains(want), "{err:?} lacks {want:?}");
+}
+
+fn latest() -> i32 {
+    leaderboard::migrate::latest_version()
+}
+
+async fn history(db: &TestDb) -> Vec<i32> {
+    db.client()
+        .await
+        .query(
+            "SELECT version FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .await
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default()
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    db.client()
+        .await
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+async fn tables(db: &TestDb) -> Vec<String> {
+    db.client()
+        .await
+        .query(
+            "SELECT relname::text FROM pg_class \
+              WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'v', 'm', 'S', 'i') \
+              ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("catalog")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// `pg_dump --schema-only` of the database, from the PostgreSQL binaries the tests use.
+async fn schema_dump(db: &TestDb) -> String {
+    let bindir = localpg::find_bindir().expect("PostgreSQL binaries");
+    let out = Command::new(bindir.join("pg_dump"))
+        .args(["--schema-only", "--no-owner", "--no-privileges", "--dbname"])
+        .arg(&db.url)
+        .env_remove("PGPASSWORD")
+        .output()
+        .await
+        .expect("pg_dump");
+    assert!(out.status.success(), "pg_dump: {}", stderr(&out));
+    // Newer pg_dump brackets its output with a random \restrict key.
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A database as the Go service leaves it: golang-migrate's three migrations and its
+/// bookkeeping table at `version`/`dirty`.
+async fn golang_migrate_database(version: i64, dirty: bool) -> TestDb {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    for sql in [V1, V2, V3] {
+        client.batch_execute(sql).await.expect("original migration");
+    }
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)",
+        )
+        .await
+        .expect("schema_migrations");
+    client
+        .execute(
+            "INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)",
+            &[&version, &dirty],
+        )
+        .await
+        .expect("version row");
+    db
+}
+
+async fn schema_migrations(db: &TestDb) -> Vec<(i64, bool)> {
+    db.client()
+        .await
+        .query("SELECT version, dirty FROM schema_migrations", &[])
+        .await
+        .expect("schema_migrations")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn help_describes_every_command() {
+    let out = run(None, &["--help"]).await;
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for want in [
+        "serve",
+        "(the default when no command is given)",
+        "migrate",
+        "seed",
+        "sign",
+        "POSTGRES",
+        "SECRET",
+        "Exit status",
+    ] {
+        assert!(help.contains(want), "--help lacks {want:?}:\n{help}");
+    }
+    let migrate = stdout(&run(None, &["migrate", "--help"]).await);
+    for want in ["status", "up", "down"] {
+        assert!(migrate.contains(want), "{migrate}");
+    }
+    let down = stdout(&run(None, &["migrate", "down", "--help"]).await);
+    for want in ["--to <VERSION>", "--yes", "back up first"] {
+        assert!(down.to_lowercase().contains(&want.to_lowercase()), "{down}");
+    }
+    let seed = stdout(&run(None, &["seed", "--help"]).await);
+    for want in [
+        "--events <N>",
+        "--orchestrators <M>",
+        "[default: 200]",
+        "--hours <H>",
+        "[default: 24]",
+        "--ai-share <F>",
+        "[default: 0.2]",
+        "--seed",
+    ] {
+        assert!(seed.contains(want), "{seed}");
+    }
+    let sign = stdout(&run(None, &["sign", "--help"]).await);
+    assert!(
+        sign.contains("[FILE|-]") && sign.contains("Authorization"),
+        "{sign}"
+    );
+
+    let unknown = run(None, &["frobnicate"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_of_an_empty_database_lists_every_migration_as_pending() {
+    let db = TestDb::new().await;
+    let out = ok(&db, &["migrate", "status"]).await;
+    assert!(out.contains("version         0 "), "{out}");
+    assert!(out.contains("applied         none"), "{out}");
+    assert!(
+        out.contains("pending         V1 event_design_refactor"),
+        "{out}"
+    );
+    assert!(out.contains("V3 migrate_data_to_events"), "{out}");
+    assert!(!out.contains("adopted"), "{out}");
+    assert!(out.contains("golang-migrate  none"), "{out}");
+    assert!(tables(&db).await.is_empty(), "status writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_of_a_migrated_database_lists_every_migration_as_applied() {
+    let db = TestDb::new().await;
+    ok(&db, &["migrate", "up"]).await;
+    let out = ok(&db, &["migrate", "status"]).await;
+    assert!(
+        out.contains(&format!("version         {} ", latest())),
+        "{out}"
+    );
+    assert!(
+        out.contains("applied         V1 event_design_refactor  ("),
+        "{out}"
+    );
+    assert!(out.contains("V2 seed_ref_data  ("), "{out}");
+    assert!(out.contains("pending         none"), "{out}");
+    assert!(!out.contains("problem"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_of_a_golang_migrate_database_says_it_is_still_to_be_adopted() {
+    let db = golang_migrate_database(3, false).await;
+    let out = ok(&db, &["migrate", "status"]).await;
+    assert!(out.contains("applied         none"), "{out}");
+    assert!(
+        out.contains(
+            "pending         V1 event_design_refactor  (adopted: recorded as applied, not run)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("V3 migrate_data_to_events  (adopted: recorded as applied, not run)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("golang-migrate  version 3, clean, NOT ADOPTED yet"),
+        "{out}"
+    );
+    assert!(!tables(&db)
+        .await
+        .contains(&"refinery_schema_history".to_string()));
+
+    // Adopted by `up`, which runs nothing of V1–V3 and says so.
+    let up = ok(&db, &["migrate", "up"]).await;
+    assert!(
+        up.contains("adopted the golang-migrate database at version 3"),
+        "{up}"
+    );
+    assert_eq!(history(&db).await, (1..=latest()).collect::<Vec<_>>());
+    assert_eq!(count(&db, "SELECT count(*) FROM regions").await, 26);
+    let out = ok(&db, &["migrate", "status"]).await;
+    assert!(
+        out.contains("golang-migrate  version 3, clean, adopted"),
+        "{out}"
+    );
+    assert!(out.contains("pending         none"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_of_a_dirty_database_reports_it_and_fails() {
+    let db = golang_migrate_database(3, true).await;
+    let out = run(Some(&db.url), &["migrate", "status"]).await;
+    assert!(
+        stdout(&out).contains("golang-migrate  DIRTY at version 3"),
+        "{}",
+        stdout(&out)
+    );
+    assert_fails(&out, 1, "dirty at version 3");
+    assert!(!tables(&db)
+        .await
+        .contains(&"refinery_schema_history".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_twice_is_a_no_op() {
+    let db = TestDb::new().await;
+    let first = ok(&db, &["migrate", "up"]).await;
+    assert!(first.contains("applied V1, V2, V3"), "{first}");
+    let before = schema_dump(&db).await;
+    let applied_on: Vec<String> = db
+        .client()
+        .await
+        .query(
+            "SELECT applied_on::text FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("history")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+
+    let second = ok(&db, &["migrate", "up"]).await;
+    assert_eq!(
+        second.trim(),
+        format!("nothing to apply: the database is at version {}", latest())
+    );
+    assert_eq!(schema_dump(&db).await, before);
+    let again: Vec<String> = db
+        .client()
+        .await
+        .query(
+            "SELECT applied_on::text FROM refinery_schema_history ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("history")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(again, applied_on);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_to_0_then_up_restores_the_schema_of_a_fresh_database() {
+    let fresh = TestDb::new().await;
+    ok(&fresh, &["migrate", "up"]).await;
+    let want = schema_dump(&fresh).await;
+
+    let db = TestDb::new().await;
+    ok(&db, &["seed", "--events", "300"]).await;
+    let out = ok(&db, &["migrate", "down", "--to", "0", "--yes"]).await;
+    assert!(out.contains("V1 event_design_refactor"), "{out}");
+    assert!(out.contains("the database is at version 0"), "{out}");
+    // Only refinery's (now empty) history is left of the schema.
+    assert_eq!(
+        tables(&db).await,
+        ["refinery_schema_history", "refinery_schema_history_pkey"]
+    );
+    assert!(history(&db).await.is_empty());
+    let status = ok(&db, &["migrate", "status"]).await;
+    assert!(status.contains("applied         none"), "{status}");
+
+    ok(&db, &["migrate", "up"]).await;
+    assert_eq!(schema_dump(&db).await, want);
+    assert_eq!(history(&db).await, (1..=latest()).collect::<Vec<_>>());
+    assert_eq!(count(&db, "SELECT count(*) FROM regions").await, 26);
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_to_3_reverts_only_the_newer_migrations() {
+    let db = TestDb::new().await;
+    ok(&db, &["seed", "--events", "200"]).await;
+    let fresh_dump = schema_dump(&db).await;
+    let out = ok(&db, &["migrate", "down", "--to", "3", "--yes"]).await;
+    if latest() > 3 {
+        assert!(out.contains("the database is at version 3"), "{out}");
+        assert_eq!(history(&db).await, [1, 2, 3]);
+        let up = ok(&db, &["migrate", "up"]).await;
+        assert!(up.contains("applied V4"), "{up}");
+        assert_eq!(schema_dump(&db).await, fresh_dump);
+    } else {
+        assert!(out.contains("nothing to revert"), "{out}");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_without_yes_changes_nothing() {
+    let db = TestDb::new().await;
+    ok(&db, &["seed", "--events", "100"]).await;
+    let dump = schema_dump(&db).await;
+    let out = run(Some(&db.url), &["migrate", "down", "--to", "0"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("would revert V"), "{err}");
+    assert!(err.contains("Back up first"), "{err}");
+    assert!(
+        err.lines()
+            .last()
+            .unwrap_or_default()
+            .contains("not reverting without --yes"),
+        "{err}"
+    );
+    assert_eq!(schema_dump(&db).await, dump);
+    assert_eq!(history(&db).await, (1..=latest()).collect::<Vec<_>>());
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 100);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_refuses_bad_versions_and_dirty_databases() {
+    let db = TestDb::new().await;
+    ok(&db, &["migrate", "up"]).await;
+    let dump = schema_dump(&db).await;
+    let above = (latest() + 1).to_string();
+    let out = run(Some(&db.url), &["migrate", "down", "--to", &above, "--yes"]).await;
+    assert_fails(&out, 1, "is not an older version");
+    for between in ["1", "2"] {
+        let out = run(
+            Some(&db.url),
+            &["migrate", "down", "--to", between, "--yes"],
+        )
+        .await;
+        assert_fails(&out, 1, &format!("cannot stop at version {between}"));
+    }
+    let out = run(Some(&db.url), &["migrate", "down", "--to", "-1", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(Some(&db.url), &["migrate", "down", "--yes"]).await;
+    assert_eq!(out.status.code(), Some(2), "--to is required");
+    assert_eq!(schema_dump(&db).await, dump);
+    assert_eq!(history(&db).await, (1..=latest()).collect::<Vec<_>>());
+
+    let dirty = golang_migrate_database(3, true).await;
+    let dump = schema_dump(&dirty).await;
+    let out = run(Some(&dirty.url), &["migrate", "down", "--to", "0", "--yes"]).await;
+    assert_fails(&out, 1, "dirty at version 3");
+    assert_eq!(schema_dump(&dirty).await, dump);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_on_a_golang_migrate_database_keeps_schema_migrations_in_step() {
+    // Not adopted yet: its golang-migrate version says what is applied.
+    let db = golang_migrate_database(3, false).await;
+    ok(&db, &["migrate", "down", "--to", "0", "--yes"]).await;
+    assert_eq!(
+        tables(&db).await,
+        ["schema_migrations", "schema_migrations_pkey"]
+    );
+    assert_eq!(schema_migrations(&db).await, []);
+    let up = ok(&db, &["migrate", "up"]).await;
+    assert!(up.contains("applied V1, V2, V3"), "{up}");
+    assert_eq!(count(&db, "SELECT count(*) FROM regions").await, 26);
+
+    // Adopted: the refinery history and golang-migrate's version go down together.
+    let db = golang_migrate_database(3, false).await;
+    ok(&db, &["migrate", "up"]).await;
+    ok(&db, &["migrate", "down", "--to", "0", "--yes"]).await;
+    assert!(history(&db).await.is_empty());
+    assert_eq!(schema_migrations(&db).await, []);
+    ok(&db, &["migrate", "up"]).await;
+    assert_eq!(history(&db).await, (1..=latest()).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_inserts_exactly_n_events_that_every_read_route_serves() {
+    let db = TestDb::new().await;
+    let before = leaderboard::now();
+    let out = ok(
+        &db,
+        &[
+            "seed",
+            "--events",
+            "3000",
+            "--orchestrators",
+            "25",
+            "--hours",
+            "6",
+            "--seed",
+            "9",
+        ],
+    )
+    .await;
+    let after = leaderboard::now();
+    assert!(out.contains("inserted 3000 events"), "{out}");
+    assert!(out.contains("events now holds 3000 rows"), "{out}");
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 3000);
+
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT extract(epoch FROM min(event_time))::float8, extract(epoch FROM max(event_time))::float8 FROM events",
+            &[],
+        )
+        .await
+        .expect("window");
+    let (first, last): (f64, f64) = (row.get(0), row.get(1));
+    assert!(first >= before - 6.0 * 3600.0 - 1.0, "within the window");
+    assert!(last <= after + 1.0);
+    assert!(
+        last - first > 5.5 * 3600.0,
+        "spread over the window: {first}..{last}"
+    );
+    let hours: i64 = count(
+        &db,
+        "SELECT count(DISTINCT date_trunc('hour', event_time)) FROM events",
+    )
+    .await;
+    assert!(hours >= 6, "{hours}");
+
+    let orchestrators: Vec<String> = client
+        .query(
+            "SELECT DISTINCT orchestrator::text FROM events ORDER BY 1",
+            &[],
+        )
+        .await
+        .expect("orchestrators")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(orchestrators.len(), 25);
+    assert!(orchestrators.iter().all(|o| o.len() == 42
+        && o.starts_with("0x")
+        && o[2..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))));
+    let regions = count(&db, "SELECT count(DISTINCT region_id) FROM events").await;
+    assert_eq!(regions, 26, "every region");
+    let ai = count(&db, "SELECT count(*) FROM events WHERE payload ? 'model'").await;
+    assert!((450..750).contains(&ai), "about 20% AI: {ai}");
+    let ai_in_ai_regions = count(
+        &db,
+        "SELECT count(*) FROM events e JOIN regions r ON r.id = e.region_id \
+           JOIN job_types j ON j.id = r.job_type_id WHERE j.name = 'ai'",
+    )
+    .await;
+    assert_eq!(ai_in_ai_regions, ai, "AI events in AI regions only");
+
+    let row = client
+        .query_one(
+            "SELECT orchestrator::text, payload ->> 'model', payload ->> 'pipeline' FROM events \
+              WHERE payload ? 'model' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("an AI event");
+    let (ai_orchestrator, model, pipeline): (String, String, String) =
+        (row.get(0), row.get(1), row.get(2));
+    let transcoder: String = client
+        .query_one(
+            "SELECT orchestrator::text FROM events WHERE NOT payload ? 'model' ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("a transcoding event")
+        .get(0);
+
+    let server = TestServer::on(&db).await;
+    let board = server.get_json("/api/aggregated_stats", 200).await;
+    assert!(board.as_object().is_some_and(|b| b.len() >= 20), "{board}");
+    let raw = server
+        .get_json(&format!("/api/raw_stats?orchestrator={transcoder}"), 200)
+        .await;
+    assert!(
+        raw.as_object().is_some_and(|r| r
+            .values()
+            .any(|v| v.as_array().is_some_and(|a| !a.is_empty()))),
+        "{raw}"
+    );
+    let pipelines = server.get_json("/api/pipelines", 200).await;
+    let listed: BTreeSet<&str> = pipelines["pipelines"]
+        .as_array()
+        .expect("pipelines")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(listed.len(), 6, "{pipelines}");
+    let top = server
+        .get_json(
+            &format!("/api/top_ai_score?orchestrator={ai_orchestrator}"),
+            200,
+        )
+        .await;
+    assert_eq!(top["orchestrator"], ai_orchestrator.as_str(), "{top}");
+    assert!(top["value"].is_number(), "{top}");
+    let ai_board = server
+        .get_json(
+            &format!("/api/aggregated_stats?model={model}&pipeline={pipeline}"),
+            200,
+        )
+        .await;
+    assert!(
+        ai_board.as_object().is_some_and(|b| !b.is_empty()),
+        "{ai_board}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_refuses_bad_options_in_one_line() {
+    for (args, want) in [
+        (
+            vec!["seed", "--events", "10", "--ai-share", "1.5"],
+            "--ai-share",
+        ),
+        (
+            vec!["seed", "--events", "10", "--orchestrators", "0"],
+            "--orchestrators",
+        ),
+        (vec!["seed", "--events", "10", "--hours", "0"], "--hours"),
+    ] {
+        let out = run(None, &args).await;
+        assert_fails(&out, 2, want);
+    }
+    let out = run(None, &["seed"]).await;
+    assert_eq!(out.status.code(), Some(2), "--events is required");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_database_is_one_line_and_exit_1() {
+    let url = "postgres://postgres:hunter2@127.0.0.1:1/nothing";
+    for args in [
+        &["migrate", "status"][..],
+        &["migrate", "up"],
+        &["migrate", "down", "--to", "0", "--yes"],
+        &["seed", "--events", "5"],
+    ] {
+        let out = run(Some(url), args).await;
+        assert_fails(
+            &out,
+            1,
+            "cannot use the database postgres://postgres:***@127.0.0.1:1/nothing",
+        );
+        assert!(!stderr(&out).contains("hunter2"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_postgres_commands_use_the_embedded_database_and_stop_it() {
+    let data =
+        std::env::temp_dir().join(format!("leaderboard-cli-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let out = command(None, &["migrate", "up"])
+        .env("LEADERBOARD_DATA_DIR", &data)
+        .output()
+        .await
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("applied V1"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("POSTGRES is not set: using the embedded PostgreSQL"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!data.join("postmaster.pid").exists(), "stopped afterwards");
+    let out = command(None, &["migrate", "status"])
+        .env("LEADERBOARD_DATA_DIR", &data)
+        .output()
+        .await
+        .expect("run");
+    assert!(
+        stdout(&out).contains("pending         none"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!data.join("postmaster.pid").exists());
+    std::fs::remove_dir_all(&data).expect("clean up");
+}
+
+async fn sign(secret: Option<&str>, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = command(None, args);
+    if let Some(secret) = secret {
+        cmd.env("SECRET", secret);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("sign");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).await.expect("write stdin");
+    }
+    drop(input);
+    child.wait_with_output().await.expect("sign output")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_output_is_accepted_by_post_stats_for_that_body_only() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let body = b"{\"region\":\"FRA\",\"orchestrator\":\"0x00000000000000000000000000000000000000aa\",\
+\"success_rate\":1,\"round_trip_time\":1.25,\"seg_duration\":2,\"errors\":[],\"timestamp\":1700000000}\n";
+    let file = std::env::temp_dir().join(format!("leaderboard-sign-{}.json", std::process::id()));
+    std::fs::write(&file, body).expect("body file");
+
+    let from_file = sign(
+        Some(common::SECRET),
+        &["sign", file.to_str().unwrap()],
+        None,
+    )
+    .await;
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+    let printed = stdout(&from_file);
+    let signature = printed.strip_suffix('\n').expect("a newline at the end");
+    assert_eq!(signature.len(), 64);
+    assert!(signature
+        .chars()
+        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
+    for args in [&["sign", "-"][..], &["sign"]] {
+        let from_stdin = sign(Some(common::SECRET), args, Some(body)).await;
+        assert_eq!(
+            stdout(&from_stdin),
+            printed,
+            "{args:?} signs standard input"
+        );
+    }
+
+    let accepted = server.post_with(body.to_vec(), Some(signature)).await;
+    assert_eq!(accepted.status().as_u16(), 200);
+    assert_eq!(common::event_count(&db).await, 1);
+    // Any other body, even one byte less, is refused with that signature.
+    for other in [&body[..body.len() - 1], b"{}", b""] {
+        let refused = server.post_with(other.to_vec(), Some(signature)).await;
+        assert!(
+            [401, 403].contains(&refused.status().as_u16()),
+            "{}",
+            refused.status()
+        );
+    }
+    assert_eq!(common::event_count(&db).await, 1);
+    let other_secret = sign(
+        Some("not-the-secret"),
+        &["sign", file.to_str().unwrap()],
+        None,
+    )
+    .await;
+    assert_ne!(stdout(&other_secret), printed);
+    std::fs::remove_file(&file).expect("clean up");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_without_secret_or_body_fails_in_one_line() {
+    let out = sign(None, &["sign", "-"], Some(b"{}")).await;
+    assert_fails(&out, 2, "SECRET is not set");
+    assert!(stdout(&out).is_empty());
+    let out = sign(Some("s"), &["sign", "/nonexistent/body.json"], None).await;
+    assert_fails(&out, 1, "cannot read /nonexistent/body.json");
+}
