@@ -5,8 +5,8 @@ use crate::migrate::{self, MigrationState};
 use crate::tls::{self, SslMode};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use std::future::Future;
-use std::time::Duration;
 use std::sync::OnceLock;
+use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// Bound on one cold start's migrations: the first start after an upgrade may backfill
