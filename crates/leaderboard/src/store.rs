@@ -5,7 +5,7 @@ use crate::model::Region;
 use crate::query::{JobType, Params};
 use crate::rollup::Plan;
 use crate::stats::Stat;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::types::ToSql;
 
@@ -79,31 +79,7 @@ pub async fn insert_event(db: &Db, region_key: i32, stat: &Stat) -> Result<(), D
     Ok(())
 }
 
-/// Events with their region name and job type.
-macro_rules! events {
-    () => {
-        " FROM events e \
-           JOIN regions r ON r.id = e.region_id \
-           JOIN job_types j ON j.id = r.job_type_id "
-    };
-}
-
-/// The filters every read shares, bound by [`Filter::values`]: $1 job type, $2 region,
-/// $3 since, $4 until (Unix seconds), $5 model, $6 pipeline, $7 orchestrator; a NULL
-/// parameter does not filter.
-macro_rules! filtered {
-    () => {
-        " WHERE j.name = $1 \
-            AND ($2::text IS NULL OR upper(r.name) = $2) \
-            AND ($3::float8 IS NULL OR e.event_time >= to_timestamp($3)) \
-            AND ($4::float8 IS NULL OR e.event_time <= to_timestamp($4)) \
-            AND ($5::text IS NULL OR e.payload ->> 'model' = $5) \
-            AND ($6::text IS NULL OR e.payload ->> 'pipeline' = $6) \
-            AND ($7::text IS NULL OR e.orchestrator = $7) "
-    };
-}
-
-/// The values of [`filtered!`] for one query.
+/// The filters of one query, as SQL parameters.
 struct Filter<'a> {
     job_type: &'static str,
     region: Option<&'a str>,
@@ -129,40 +105,6 @@ impl<'a> Filter<'a> {
             orchestrator: params.orchestrator.as_deref(),
         }
     }
-
-    fn values(&self) -> [&(dyn ToSql + Sync); 7] {
-        [
-            &self.job_type,
-            &self.region,
-            &self.since,
-            &self.until,
-            &self.model,
-            &self.pipeline,
-            &self.orchestrator,
-        ]
-    }
-}
-
-/// One orchestrator's stored stats per region, newest first.
-pub async fn raw_stats(db: &Db, params: &Params) -> Result<BTreeMap<String, Vec<Value>>, DbError> {
-    let filter = Filter::of(params);
-    let client = db.client().await?;
-    let rows = db
-        .timed(client.query(
-            concat!(
-                "SELECT r.name, e.payload",
-                events!(),
-                filtered!(),
-                "ORDER BY e.event_time DESC, e.id DESC"
-            ),
-            &filter.values(),
-        ))
-        .await?;
-    let mut by_region: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for row in rows {
-        by_region.entry(row.get(0)).or_default().push(row.get(1));
-    }
-    Ok(by_region)
 }
 
 /// The regions a query covers: its job type and, when given, its region.
@@ -173,6 +115,50 @@ macro_rules! scope {
                      FROM regions r JOIN job_types j ON j.id = r.job_type_id \
                     WHERE j.name = $1 AND ($2::text IS NULL OR upper(r.name) = $2))"
     };
+}
+
+/// One orchestrator's stored stats per region, newest first, as stored (the JSON text is
+/// passed through, not parsed and written again).
+pub async fn raw_stats(
+    db: &Db,
+    params: &Params,
+) -> Result<BTreeMap<String, Vec<Box<RawValue>>>, DbError> {
+    let filter = Filter::of(params);
+    let since = filter.since.unwrap_or(f64::NEG_INFINITY);
+    let until = filter.until.unwrap_or(f64::INFINITY);
+    let client = db.client().await?;
+    let rows = db
+        .timed(client.query(
+            concat!(
+                "WITH ",
+                scope!(),
+                "SELECT s.name, e.payload::text \
+                   FROM events e JOIN scope s ON s.id = e.region_id \
+                  WHERE e.orchestrator = $3 \
+                    AND e.region_id = ANY (ARRAY(SELECT id FROM scope)) \
+                    AND e.event_time >= to_timestamp($4) AND e.event_time <= to_timestamp($5) \
+                    AND ($6::text IS NULL OR e.payload ->> 'model' = $6) \
+                    AND ($7::text IS NULL OR e.payload ->> 'pipeline' = $7) \
+                  ORDER BY e.event_time DESC, e.id DESC"
+            ),
+            &[
+                &filter.job_type,
+                &filter.region,
+                &filter.orchestrator,
+                &since,
+                &until,
+                &filter.model,
+                &filter.pipeline,
+            ],
+        ))
+        .await?;
+    let mut by_region: BTreeMap<String, Vec<Box<RawValue>>> = BTreeMap::new();
+    for row in rows {
+        let payload = RawValue::from_string(row.get(1))
+            .map_err(|e| DbError::Internal(format!("stored payload is not JSON: {e}")))?;
+        by_region.entry(row.get(0)).or_default().push(payload);
+    }
+    Ok(by_region)
 }
 
 /// The events of a window as partial sums: whole hour and minute buckets (migration V4)
