@@ -1,8 +1,9 @@
--- Read path at scale. The leaderboard averages and the AI median are answered from small
--- tables that the database itself keeps in step with `events` (statement triggers with
--- transition tables), so rows written by any client — this service, the original Go
--- service during a cut-over, an operator's SQL — are counted. Everything here is
--- additive: `events`, `regions`, `job_types` and `event_details` are unchanged.
+-- Read path at scale. The leaderboard averages, the AI median and the pipeline list are
+-- answered from small tables that the database itself keeps in step with `events`
+-- (statement triggers with transition tables), so rows written by any client — this
+-- service, the original Go service during a cut-over, an operator's SQL — are counted.
+-- Everything here is additive: `events`, `regions`, `job_types` and `event_details` are
+-- unchanged.
 
 -- A payload field as a number, as CAST(payload->>'x' AS FLOAT) reads it, but NULL
 -- instead of an error for a value that is not numeric.
@@ -17,8 +18,11 @@ SELECT CASE
        END
 $$;
 
--- Sums per time bucket (span 60 s and 3600 s, `bucket` = Unix seconds of its start) and
--- group. A window is answered from whole buckets plus the raw events at its ragged edges.
+-- Sums of the scored fields per time bucket (`span` 600, 3600 or 21600 s; `bucket` =
+-- Unix seconds of its start) and group. A window is answered from whole buckets, largest
+-- first, plus the raw events of its ragged edges. Writers only append rows (`compacted`
+-- false), so concurrent posts never wait on one another; `leaderboard_compact()` folds
+-- them into one compacted row per bucket and group now and then. Readers add up all rows.
 CREATE TABLE event_buckets
 (
     span            integer     NOT NULL,
@@ -31,15 +35,15 @@ CREATE TABLE event_buckets
     success_rate    float8      NOT NULL,
     round_trip_time float8      NOT NULL,
     seg_duration    float8      NOT NULL,
-    PRIMARY KEY (span, model, pipeline, bucket, region_id, orchestrator)
+    compacted       boolean     NOT NULL DEFAULT false
 ) PARTITION BY LIST (span);
--- One partition per span keeps the hour rows a window mostly reads together; the free
--- space lets the triggers' updates stay on their page (HOT).
-CREATE TABLE event_buckets_minute PARTITION OF event_buckets FOR VALUES IN (60)
-    WITH (fillfactor = 70);
-CREATE TABLE event_buckets_hour PARTITION OF event_buckets FOR VALUES IN (3600)
-    WITH (fillfactor = 70);
+CREATE TABLE event_buckets_10m PARTITION OF event_buckets FOR VALUES IN (600);
+CREATE TABLE event_buckets_1h PARTITION OF event_buckets FOR VALUES IN (3600);
+CREATE TABLE event_buckets_6h PARTITION OF event_buckets FOR VALUES IN (21600);
+CREATE INDEX idx_event_buckets_window ON event_buckets (span, model, pipeline, bucket);
 CREATE INDEX idx_event_buckets_orchestrator ON event_buckets (orchestrator, span, bucket);
+CREATE UNIQUE INDEX idx_event_buckets_compacted
+    ON event_buckets (span, model, pipeline, bucket, region_id, orchestrator) WHERE compacted;
 
 -- AI events per bucket without the orchestrator: what /api/pipelines lists.
 CREATE TABLE pipeline_buckets
@@ -50,8 +54,11 @@ CREATE TABLE pipeline_buckets
     model     text    NOT NULL,
     pipeline  text    NOT NULL,
     events    bigint  NOT NULL,
-    PRIMARY KEY (span, bucket, region_id, model, pipeline)
+    compacted boolean NOT NULL DEFAULT false
 );
+CREATE INDEX idx_pipeline_buckets_window ON pipeline_buckets (span, bucket);
+CREATE UNIQUE INDEX idx_pipeline_buckets_compacted
+    ON pipeline_buckets (span, bucket, region_id, model, pipeline) WHERE compacted;
 
 -- The round trips the AI median is taken over: events with a model and a pipeline,
 -- success_rate 1 and a round trip other than 0.
@@ -67,18 +74,17 @@ CREATE TABLE ai_round_trips
 CREATE INDEX idx_ai_round_trips_pipeline ON ai_round_trips (pipeline, model, event_time)
     INCLUDE (region_id, round_trip_time);
 
--- raw_stats reads one orchestrator's newest events.
+-- raw_stats reads one orchestrator's newest events of some regions.
 CREATE INDEX idx_events_orchestrator_region_time ON events (orchestrator, region_id, event_time);
 
--- Adds (sign 1) or removes (sign -1) events from the tables above. Bucket rows are
--- written in key order, so concurrent statements lock them in the same order; a bucket
--- emptied by deletes stays with events = 0, which every read skips.
+-- Adds (sign 1) or removes (sign -1) events: appends their sums, one row per bucket and
+-- group for each span.
 CREATE FUNCTION leaderboard_apply(changed events[], sign integer) RETURNS void
     LANGUAGE plpgsql AS
 $$
 BEGIN
-    INSERT INTO event_buckets AS b (span, bucket, region_id, orchestrator, model, pipeline,
-                                    events, success_rate, round_trip_time, seg_duration)
+    INSERT INTO event_buckets (span, bucket, region_id, orchestrator, model, pipeline,
+                               events, success_rate, round_trip_time, seg_duration)
     SELECT s.span,
            (floor(extract(epoch FROM c.event_time) / s.span) * s.span)::bigint,
            c.region_id, c.orchestrator,
@@ -88,29 +94,20 @@ BEGIN
            sign * sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
            sign * sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
     FROM unnest(changed) AS c
-             CROSS JOIN (VALUES (60), (3600)) AS s(span)
+             CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
     WHERE c.region_id IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5, 6
-    ORDER BY 1, 5, 6, 2, 3, 4
-    ON CONFLICT (span, model, pipeline, bucket, region_id, orchestrator) DO UPDATE
-        SET events          = b.events + EXCLUDED.events,
-            success_rate    = b.success_rate + EXCLUDED.success_rate,
-            round_trip_time = b.round_trip_time + EXCLUDED.round_trip_time,
-            seg_duration    = b.seg_duration + EXCLUDED.seg_duration;
+    GROUP BY 1, 2, 3, 4, 5, 6;
 
-    INSERT INTO pipeline_buckets AS b (span, bucket, region_id, model, pipeline, events)
+    INSERT INTO pipeline_buckets (span, bucket, region_id, model, pipeline, events)
     SELECT s.span,
            (floor(extract(epoch FROM c.event_time) / s.span) * s.span)::bigint,
            c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', sign * count(*)
     FROM unnest(changed) AS c
-             CROSS JOIN (VALUES (60), (3600)) AS s(span)
+             CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
     WHERE c.region_id IS NOT NULL
       AND c.payload ->> 'model' IS NOT NULL
       AND c.payload ->> 'pipeline' IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5
-    ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (span, bucket, region_id, model, pipeline) DO UPDATE
-        SET events = b.events + EXCLUDED.events;
+    GROUP BY 1, 2, 3, 4, 5;
 
     IF sign < 0 THEN
         DELETE FROM ai_round_trips WHERE event_id IN (SELECT c.id FROM unnest(changed) AS c);
@@ -128,15 +125,55 @@ BEGIN
 END
 $$;
 
+-- Folds appended rows into the compacted row of their bucket and group. One compaction
+-- at a time (others skip); rows of transactions not yet committed wait for the next one.
+-- The sums do not change, only how many rows hold them.
+CREATE FUNCTION leaderboard_compact() RETURNS void
+    LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(5497451852596) THEN
+        RETURN;
+    END IF;
+    WITH appended AS (DELETE FROM event_buckets WHERE NOT compacted RETURNING *)
+    INSERT INTO event_buckets AS b (span, bucket, region_id, orchestrator, model, pipeline,
+                                    events, success_rate, round_trip_time, seg_duration, compacted)
+    SELECT span, bucket, region_id, orchestrator, model, pipeline,
+           sum(events), sum(success_rate), sum(round_trip_time), sum(seg_duration), true
+    FROM appended
+    GROUP BY span, bucket, region_id, orchestrator, model, pipeline
+    ON CONFLICT (span, model, pipeline, bucket, region_id, orchestrator) WHERE compacted DO UPDATE
+        SET events          = b.events + EXCLUDED.events,
+            success_rate    = b.success_rate + EXCLUDED.success_rate,
+            round_trip_time = b.round_trip_time + EXCLUDED.round_trip_time,
+            seg_duration    = b.seg_duration + EXCLUDED.seg_duration;
+
+    WITH appended AS (DELETE FROM pipeline_buckets WHERE NOT compacted RETURNING *)
+    INSERT INTO pipeline_buckets AS b (span, bucket, region_id, model, pipeline, events, compacted)
+    SELECT span, bucket, region_id, model, pipeline, sum(events), true
+    FROM appended
+    GROUP BY span, bucket, region_id, model, pipeline
+    ON CONFLICT (span, bucket, region_id, model, pipeline) WHERE compacted DO UPDATE
+        SET events = b.events + EXCLUDED.events;
+END
+$$;
+
 CREATE FUNCTION leaderboard_events_changed() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
+DECLARE
+    changed integer := 0;
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         PERFORM leaderboard_apply(ARRAY(SELECT o::events FROM old_rows AS o), -1);
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        SELECT count(*) INTO changed FROM new_rows;
         PERFORM leaderboard_apply(ARRAY(SELECT n::events FROM new_rows AS n), 1);
+    END IF;
+    -- About once per 500 single-row posts, and after every bulk statement.
+    IF changed >= 500 OR random() < 0.002 THEN
+        PERFORM leaderboard_compact();
     END IF;
     RETURN NULL;
 END
@@ -176,5 +213,6 @@ BEGIN
                 ARRAY(SELECT e FROM events AS e WHERE e.id > low AND e.id <= low + 50000), 1);
         low := low + 50000;
     END LOOP;
+    PERFORM leaderboard_compact();
 END
 $$;

@@ -271,7 +271,7 @@ async fn a_golang_migrate_database_is_adopted_without_rerunning_anything() {
         .client()
         .await
         .query_one(
-            "SELECT COALESCE(sum(events), 0)::bigint FROM event_buckets WHERE span = 60",
+            "SELECT COALESCE(sum(events), 0)::bigint FROM event_buckets WHERE span = 600",
             &[],
         )
         .await

@@ -284,6 +284,42 @@ async fn the_fast_path_equals_the_straightforward_computation() {
         assert_eq!(got["pipelines"], json!(naive), "{path}");
     }
 
+    // Folding the appended rows into compacted ones changes no answer.
+    let client = db.client().await;
+    let appended: i64 = client
+        .query_one(
+            "SELECT count(*) FROM event_buckets WHERE NOT compacted",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert!(appended > 0, "posts and changes append rows");
+    client
+        .batch_execute("SELECT leaderboard_compact()")
+        .await
+        .expect("compact");
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM event_buckets WHERE NOT compacted",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 0);
+    let window = (Some(now - 24.0 * HOUR), None);
+    compare_board(&server, &db, window, None, None, None).await;
+    compare_board(
+        &server,
+        &db,
+        window,
+        None,
+        None,
+        Some((MODELS[0], PIPELINES[0])),
+    )
+    .await;
+
     // top_ai_score (default window) for every orchestrator.
     for orch in ORCHESTRATORS {
         let row = db

@@ -6,6 +6,7 @@ DROP TRIGGER IF EXISTS leaderboard_events_updated ON events;
 DROP TRIGGER IF EXISTS leaderboard_events_inserted ON events;
 DROP FUNCTION IF EXISTS leaderboard_events_truncated();
 DROP FUNCTION IF EXISTS leaderboard_events_changed();
+DROP FUNCTION IF EXISTS leaderboard_compact();
 DROP FUNCTION IF EXISTS leaderboard_apply(events[], integer);
 DROP INDEX IF EXISTS idx_events_orchestrator_region_time;
 DROP TABLE IF EXISTS ai_round_trips;

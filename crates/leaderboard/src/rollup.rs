@@ -1,26 +1,25 @@
-//! How a time window is answered from the pre-aggregated buckets of migration V4:
-//! whole hour buckets in the middle, whole minute buckets beside them, and the raw events
-//! of the ragged edges. Pure, so the split can be tested on its own.
+//! How a time window is answered from the pre-aggregated buckets of migration V4: the
+//! largest whole buckets in the middle, smaller ones towards the edges, and the raw events
+//! of the ragged ends. Pure, so the split can be tested on its own.
 
-/// Bucket spans in seconds, as the triggers of migration V4 maintain them.
-pub const MINUTE: i64 = 60;
-pub const HOUR: i64 = 3600;
+/// Bucket spans in seconds, smallest first, as the triggers of migration V4 keep them.
+pub const SPANS: [i64; 3] = [600, 3600, 21600];
 
-/// The pieces a window `[since, until]` is answered from. Bucket ranges are half-open
-/// ranges of bucket starts (Unix seconds); raw ranges are event times.
+/// A half-open range of bucket starts (Unix seconds): `lo <= bucket < hi`.
+pub type Range = (i64, i64);
+
+const EMPTY: Range = (0, 0);
+
+/// The pieces a window `[since, until]` is answered from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plan {
-    /// Hour buckets with `hours.0 <= bucket < hours.1`.
-    pub hours: (i64, i64),
-    /// Minute buckets in either range.
-    pub minutes: [(i64, i64); 2],
+    /// Per span of [`SPANS`], up to two ranges of whole buckets.
+    pub buckets: [[Range; 2]; 3],
     /// Raw events with `raw_start.0 <= event_time < raw_start.1`.
     pub raw_start: (f64, f64),
     /// Raw events with `raw_end.0 <= event_time <= raw_end.1` (the window's end is inclusive).
     pub raw_end: (f64, f64),
 }
-
-const EMPTY: (i64, i64) = (0, 0);
 
 fn ceil_to(t: f64, span: i64) -> f64 {
     let span = span as f64;
@@ -32,45 +31,47 @@ fn floor_to(t: f64, span: i64) -> f64 {
     (t / span).floor() * span
 }
 
-/// A bucket bound as the bigint the tables hold; infinities become the extremes.
+/// A bucket bound as the bigint the tables hold; `as` saturates, which is what an
+/// infinite bound needs.
 fn bound(t: f64) -> i64 {
-    if t.is_nan() {
-        0
-    } else {
-        // `as` saturates, which is what an infinite bound needs.
-        t as i64
-    }
+    t as i64
 }
 
 impl Plan {
     /// Splits `[since, until]`; `None` is unbounded on that side.
     pub fn of(since: Option<f64>, until: Option<f64>) -> Plan {
-        let s = since.unwrap_or(f64::NEG_INFINITY);
-        let u = until.unwrap_or(f64::INFINITY);
-        let (a, b) = (ceil_to(s, MINUTE), floor_to(u, MINUTE));
-        if a.partial_cmp(&b) != Some(std::cmp::Ordering::Less) {
-            return Plan {
-                hours: EMPTY,
-                minutes: [EMPTY, EMPTY],
-                raw_start: (s, s),
-                raw_end: (s, u),
-            };
-        }
-        let (c, d) = (ceil_to(a, HOUR), floor_to(b, HOUR));
-        let (hours, minutes) = if c < d {
-            (
-                (bound(c), bound(d)),
-                [(bound(a), bound(c)), (bound(d), bound(b))],
-            )
-        } else {
-            (EMPTY, [(bound(a), bound(b)), EMPTY])
+        let (s, u) = (
+            since.unwrap_or(f64::NEG_INFINITY),
+            until.unwrap_or(f64::INFINITY),
+        );
+        let mut plan = Plan {
+            buckets: [[EMPTY; 2]; 3],
+            raw_start: (s, s),
+            raw_end: (s, u),
         };
-        Plan {
-            hours,
-            minutes,
-            raw_start: (s, a),
-            raw_end: (b, u),
+        // [left, right) is what the spans from `level` on still have to cover.
+        let (mut left, mut right) = (s, u);
+        let mut level = None;
+        for (i, span) in SPANS.iter().enumerate() {
+            let (l, r) = (ceil_to(left, *span), floor_to(right, *span));
+            if l.partial_cmp(&r) != Some(std::cmp::Ordering::Less) {
+                break;
+            }
+            match level {
+                None => {
+                    plan.raw_start = (s, l);
+                    plan.raw_end = (r, u);
+                }
+                Some(previous) => {
+                    plan.buckets[previous] = [(bound(left), bound(l)), (bound(r), bound(right))];
+                }
+            }
+            (left, right, level) = (l, r, Some(i));
         }
+        if let Some(last) = level {
+            plan.buckets[last] = [(bound(left), bound(right)), EMPTY];
+        }
+        plan
     }
 }
 
@@ -78,38 +79,35 @@ impl Plan {
 mod tests {
     use super::*;
 
-    /// Which piece an event at `t` falls in: exactly one for every `t` in the window,
-    /// none outside it.
+    /// How many pieces an event at `t` falls in: exactly one inside the window, none
+    /// outside it.
     fn pieces(plan: &Plan, t: f64) -> usize {
-        let in_bucket = |(lo, hi): (i64, i64), span: i64| {
-            let start = floor_to(t, span);
-            lo < hi && (lo as f64) <= start && start < hi as f64
-        };
-        [
-            in_bucket(plan.hours, HOUR),
-            in_bucket(plan.minutes[0], MINUTE),
-            in_bucket(plan.minutes[1], MINUTE),
-            plan.raw_start.0 <= t && t < plan.raw_start.1,
-            plan.raw_end.0 <= t && t <= plan.raw_end.1,
-        ]
-        .iter()
-        .filter(|&&x| x)
-        .count()
+        let mut n = 0;
+        for (level, span) in SPANS.iter().enumerate() {
+            let start = floor_to(t, *span);
+            for (lo, hi) in plan.buckets[level] {
+                if lo < hi && (lo as f64) <= start && start < hi as f64 {
+                    n += 1;
+                }
+            }
+        }
+        n + usize::from(plan.raw_start.0 <= t && t < plan.raw_start.1)
+            + usize::from(plan.raw_end.0 <= t && t <= plan.raw_end.1)
     }
 
     fn check(since: Option<f64>, until: Option<f64>) {
         let plan = Plan::of(since, until);
-        let s = since.unwrap_or(1_600_000_000.0 - 200_000.0);
+        let s = since.unwrap_or(1_700_000_000.0 - 200_000.0);
         let u = until.unwrap_or(1_700_000_000.0 + 200_000.0);
-        let mut t = s - 7300.25;
-        while t <= u + 7300.0 {
+        let mut t = s - 30_000.25;
+        while t <= u + 30_000.0 {
             let inside = since.is_none_or(|x| x <= t) && until.is_none_or(|x| t <= x);
             assert_eq!(
                 pieces(&plan, t),
                 usize::from(inside),
                 "t={t} in {since:?}..{until:?}: {plan:?}"
             );
-            t += 29.75;
+            t += 37.75;
         }
         for edge in [since, until].into_iter().flatten() {
             assert_eq!(pieces(&plan, edge), 1, "edge {edge}: {plan:?}");
@@ -125,20 +123,25 @@ mod tests {
             (Some(base + 17.5), Some(base + 1800.0)),
             (Some(base - 3600.0), Some(base + 3600.0)),
             (Some(base - 5000.5), Some(base + 9000.75)),
+            (Some(base - 50_000.5), Some(base + 90_000.75)),
             (None, Some(base + 123.456)),
             (Some(base), Some(base)),
-            (Some(base + 60.0), Some(base + 120.0)),
+            (Some(base + 600.0), Some(base + 1200.0)),
+            (Some(base - 21_600.0), Some(base)),
         ] {
             check(since, until);
         }
     }
 
     #[test]
-    fn the_default_window_uses_hours_and_needs_no_raw_end() {
-        let plan = Plan::of(Some(1_700_000_030.5), None);
-        assert_eq!(plan.hours.1, i64::MAX);
-        assert!(plan.hours.0 % HOUR == 0 && plan.hours.0 > 1_700_000_030);
-        assert_eq!(plan.raw_start, (1_700_000_030.5, 1_700_000_040.0));
+    fn the_default_window_is_mostly_six_hour_buckets() {
+        let since = 1_700_000_030.5;
+        let plan = Plan::of(Some(since), None);
+        let [six_hours, _] = plan.buckets[2];
+        assert_eq!(six_hours.1, i64::MAX);
+        assert_eq!(six_hours.0 % 21_600, 0);
+        assert!(six_hours.0 as f64 - since < 21_600.0);
+        assert_eq!(plan.raw_start, (since, 1_700_000_400.0));
         assert!(plan.raw_end.0.is_infinite());
     }
 }

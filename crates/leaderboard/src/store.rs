@@ -3,8 +3,9 @@
 use crate::db::{Db, DbError};
 use crate::model::Region;
 use crate::query::{JobType, Params};
-use crate::rollup::Plan;
+use crate::rollup::{Plan, SPANS};
 use crate::stats::Stat;
+use once_cell::sync::Lazy;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::types::ToSql;
@@ -161,46 +162,71 @@ pub async fn raw_stats(
     Ok(by_region)
 }
 
-/// The events of a window as partial sums: whole hour and minute buckets (migration V4)
-/// plus the raw events of the ragged edges, see [`Plan`]. Parameters after [`scope!`]:
-/// $3 model and $4 pipeline ('' for transcoding, NULL for any), $5 orchestrator,
-/// $6..$11 bucket ranges, $12..$15 raw ranges, bound by [`Rollup::values`].
-macro_rules! parts {
-    () => {
-        "parts AS ( \
-           SELECT b.region_id, b.orchestrator, b.model, b.pipeline, b.events, \
-                  b.success_rate, b.round_trip_time, b.seg_duration \
-             FROM event_buckets b \
-            WHERE b.span = 3600 AND b.bucket >= $6 AND b.bucket < $7 \
-              AND ($3::text IS NULL OR b.model = $3) AND ($4::text IS NULL OR b.pipeline = $4) \
-              AND ($5::text IS NULL OR b.orchestrator = $5) \
-              AND b.region_id IN (SELECT id FROM scope) \
-           UNION ALL \
-           SELECT b.region_id, b.orchestrator, b.model, b.pipeline, b.events, \
-                  b.success_rate, b.round_trip_time, b.seg_duration \
-             FROM event_buckets b \
-            WHERE b.span = 60 \
-              AND ((b.bucket >= $8 AND b.bucket < $9) OR (b.bucket >= $10 AND b.bucket < $11)) \
-              AND ($3::text IS NULL OR b.model = $3) AND ($4::text IS NULL OR b.pipeline = $4) \
-              AND ($5::text IS NULL OR b.orchestrator = $5) \
-              AND b.region_id IN (SELECT id FROM scope) \
-           UNION ALL \
-           SELECT e.region_id, e.orchestrator, \
-                  COALESCE(e.payload ->> 'model', ''), COALESCE(e.payload ->> 'pipeline', ''), 1, \
-                  COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
-                  COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
-                  COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
-             FROM events e \
-            WHERE ((e.event_time >= to_timestamp($12) AND e.event_time < to_timestamp($13)) \
-                OR (e.event_time >= to_timestamp($14) AND e.event_time <= to_timestamp($15))) \
-              AND ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
-              AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
-              AND ($5::text IS NULL OR e.orchestrator = $5) \
-              AND e.region_id IN (SELECT id FROM scope)) "
-    };
+/// `SELECT {select} FROM {table}` over the whole buckets of a [`Plan`]: for each span of
+/// [`SPANS`] its two ranges, bound from parameter `$first` on (four per span).
+fn bucket_arms(select: &str, table: &str, filter: &str, first: usize) -> String {
+    SPANS
+        .iter()
+        .enumerate()
+        .map(|(i, span)| {
+            let p = first + 4 * i;
+            format!(
+                "SELECT {select} FROM {table} b WHERE b.span = {span} \
+                   AND ((b.bucket >= ${p} AND b.bucket < ${}) OR (b.bucket >= ${} AND b.bucket < ${})) \
+                   {filter}",
+                p + 1,
+                p + 2,
+                p + 3
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
 }
 
-/// The values of [`scope!`] and [`parts!`] for one query.
+/// `SELECT {select} FROM events e` over the raw edges of a [`Plan`], bound from `$first`.
+fn raw_arm(select: &str, filter: &str, first: usize) -> String {
+    format!(
+        "SELECT {select} FROM events e \
+          WHERE ((e.event_time >= to_timestamp(${first}) AND e.event_time < to_timestamp(${})) \
+             OR (e.event_time >= to_timestamp(${}) AND e.event_time <= to_timestamp(${}))) {filter}",
+        first + 1,
+        first + 2,
+        first + 3
+    )
+}
+
+/// The events of a window as partial sums per group, from the buckets of migration V4
+/// and the raw events at the edges. Parameters after [`scope!`]: $3 model and $4 pipeline
+/// ('' for transcoding, NULL for any), $5 orchestrator, then the plan ([`Rollup::values`]).
+static PARTS: Lazy<String> = Lazy::new(|| {
+    let filter = "AND ($3::text IS NULL OR b.model = $3) AND ($4::text IS NULL OR b.pipeline = $4) \
+                  AND ($5::text IS NULL OR b.orchestrator = $5) AND b.region_id IN (SELECT id FROM scope)";
+    let buckets = bucket_arms(
+        "b.region_id, b.orchestrator, b.model, b.pipeline, b.events, \
+         b.success_rate, b.round_trip_time, b.seg_duration",
+        "event_buckets",
+        filter,
+        6,
+    );
+    let raw = raw_arm(
+        "e.region_id, e.orchestrator, \
+         COALESCE(e.payload ->> 'model', ''), COALESCE(e.payload ->> 'pipeline', ''), 1, \
+         COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
+         COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
+         COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0)",
+        "AND ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
+         AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
+         AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)",
+        6 + 4 * SPANS.len(),
+    );
+    format!(
+        "WITH {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
+         round_trip_time, seg_duration) AS ({buckets} UNION ALL {raw}) ",
+        scope!()
+    )
+});
+
+/// The values of [`scope!`] and [`PARTS`] for one query.
 struct Rollup<'a> {
     job_type: &'static str,
     region: Option<&'a str>,
@@ -225,44 +251,40 @@ impl<'a> Rollup<'a> {
         }
     }
 
-    fn values(&self) -> [&(dyn ToSql + Sync); 15] {
+    /// The plan's bounds, in parameter order.
+    fn plan_values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut values: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        for (lo, hi) in self.plan.buckets.iter().flatten() {
+            values.push(lo);
+            values.push(hi);
+        }
         let p = &self.plan;
-        [
+        values.extend([
+            &p.raw_start.0 as &(dyn ToSql + Sync),
+            &p.raw_start.1,
+            &p.raw_end.0,
+            &p.raw_end.1,
+        ]);
+        values
+    }
+
+    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut values: Vec<&(dyn ToSql + Sync)> = vec![
             &self.job_type,
             &self.region,
             &self.model,
             &self.pipeline,
             &self.orchestrator,
-            &p.hours.0,
-            &p.hours.1,
-            &p.minutes[0].0,
-            &p.minutes[0].1,
-            &p.minutes[1].0,
-            &p.minutes[1].1,
-            &p.raw_start.0,
-            &p.raw_start.1,
-            &p.raw_end.0,
-            &p.raw_end.1,
-        ]
+        ];
+        values.extend(self.plan_values());
+        values
     }
 
-    /// The values of [`scope!`] and the ranges, numbered $1 to $12, for the pipelines query.
-    fn pipeline_values(&self) -> [&(dyn ToSql + Sync); 12] {
-        let p = &self.plan;
-        [
-            &self.job_type,
-            &self.region,
-            &p.hours.0,
-            &p.hours.1,
-            &p.minutes[0].0,
-            &p.minutes[0].1,
-            &p.minutes[1].0,
-            &p.minutes[1].1,
-            &p.raw_start.0,
-            &p.raw_start.1,
-            &p.raw_end.0,
-            &p.raw_end.1,
-        ]
+    /// [`scope!`] and the plan, for the pipelines query.
+    fn pipeline_values(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&self.job_type, &self.region];
+        values.extend(self.plan_values());
+        values
     }
 }
 
@@ -276,27 +298,25 @@ pub struct GroupAverages {
     pub seg_duration: f64,
 }
 
+static GROUPS: Lazy<String> = Lazy::new(|| {
+    format!(
+        "{} SELECT p.orchestrator::text, s.name, \
+                   sum(p.success_rate) / sum(p.events)::float8, \
+                   sum(p.round_trip_time) / sum(p.events)::float8, \
+                   sum(p.seg_duration) / sum(p.events)::float8 \
+              FROM parts p JOIN scope s ON s.id = p.region_id \
+             GROUP BY p.orchestrator, s.name \
+            HAVING sum(p.events) > 0",
+        PARTS.as_str()
+    )
+});
+
 /// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region).
 pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverages>, DbError> {
     let rollup = Rollup::of(params);
     let client = db.client().await?;
     let rows = db
-        .timed(client.query(
-            concat!(
-                "WITH ",
-                scope!(),
-                ", ",
-                parts!(),
-                "SELECT p.orchestrator::text, s.name, \
-                        sum(p.success_rate) / sum(p.events)::float8, \
-                        sum(p.round_trip_time) / sum(p.events)::float8, \
-                        sum(p.seg_duration) / sum(p.events)::float8 \
-                   FROM parts p JOIN scope s ON s.id = p.region_id \
-                  GROUP BY p.orchestrator, s.name \
-                 HAVING sum(p.events) > 0"
-            ),
-            &rollup.values(),
-        ))
+        .timed(client.query(GROUPS.as_str(), &rollup.values()))
         .await?;
     Ok(rows
         .iter()
@@ -342,6 +362,21 @@ pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, 
     Ok(row.get(0))
 }
 
+static BEST_AI_GROUP: Lazy<String> = Lazy::new(|| {
+    format!(
+        "{} SELECT s.name, p.model, p.pipeline, \
+                   sum(p.success_rate) / sum(p.events)::float8 AS success_rate, \
+                   sum(p.round_trip_time) / sum(p.events)::float8 AS round_trip_time \
+              FROM parts p JOIN scope s ON s.id = p.region_id \
+             WHERE p.model <> '' AND p.pipeline <> '' \
+             GROUP BY s.name, p.model, p.pipeline \
+            HAVING sum(p.events) > 0 \
+             ORDER BY 4 DESC, 5 ASC, 1, 2, 3 \
+             LIMIT 1",
+        PARTS.as_str()
+    )
+});
+
 /// One orchestrator's best AI group in the window: highest average success rate, then
 /// lowest average round trip, then by name for a stable answer. Its averages come along.
 pub async fn best_ai_group(
@@ -354,57 +389,38 @@ pub async fn best_ai_group(
     rollup.pipeline = None;
     let client = db.client().await?;
     let row = db
-        .timed(client.query_opt(
-            concat!(
-                "WITH ",
-                scope!(),
-                ", ",
-                parts!(),
-                "SELECT s.name, p.model, p.pipeline, \
-                        sum(p.success_rate) / sum(p.events)::float8 AS success_rate, \
-                        sum(p.round_trip_time) / sum(p.events)::float8 AS round_trip_time \
-                   FROM parts p JOIN scope s ON s.id = p.region_id \
-                  WHERE p.model <> '' AND p.pipeline <> '' \
-                  GROUP BY s.name, p.model, p.pipeline \
-                 HAVING sum(p.events) > 0 \
-                  ORDER BY 4 DESC, 5 ASC, 1, 2, 3 \
-                  LIMIT 1"
-            ),
-            &rollup.values(),
-        ))
+        .timed(client.query_opt(BEST_AI_GROUP.as_str(), &rollup.values()))
         .await?;
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
 }
+
+static PIPELINES: Lazy<String> = Lazy::new(|| {
+    let buckets = bucket_arms(
+        "b.region_id, b.model, b.pipeline, b.events",
+        "pipeline_buckets",
+        "AND b.region_id IN (SELECT id FROM scope)",
+        3,
+    );
+    let raw = raw_arm(
+        "e.region_id, e.payload ->> 'model', e.payload ->> 'pipeline', 1",
+        "AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
+         AND e.region_id IN (SELECT id FROM scope)",
+        3 + 4 * SPANS.len(),
+    );
+    format!(
+        "WITH {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
+         SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
+          GROUP BY 1, 2, 3 HAVING sum(p.events) > 0",
+        scope!()
+    )
+});
 
 /// The AI pipelines in the window with their models and regions, each sorted and distinct.
 pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pipeline>, DbError> {
     let rollup = Rollup::of(params);
     let client = db.client().await?;
     let rows = db
-        .timed(client.query(
-            concat!(
-                "WITH ",
-                scope!(),
-                ", parts AS ( \
-                   SELECT b.region_id, b.model, b.pipeline, b.events FROM pipeline_buckets b \
-                    WHERE b.span = 3600 AND b.bucket >= $3 AND b.bucket < $4 \
-                      AND b.region_id IN (SELECT id FROM scope) \
-                   UNION ALL \
-                   SELECT b.region_id, b.model, b.pipeline, b.events FROM pipeline_buckets b \
-                    WHERE b.span = 60 \
-                      AND ((b.bucket >= $5 AND b.bucket < $6) OR (b.bucket >= $7 AND b.bucket < $8)) \
-                      AND b.region_id IN (SELECT id FROM scope) \
-                   UNION ALL \
-                   SELECT e.region_id, e.payload ->> 'model', e.payload ->> 'pipeline', 1 FROM events e \
-                    WHERE ((e.event_time >= to_timestamp($9) AND e.event_time < to_timestamp($10)) \
-                        OR (e.event_time >= to_timestamp($11) AND e.event_time <= to_timestamp($12))) \
-                      AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
-                      AND e.region_id IN (SELECT id FROM scope)) \
-                 SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
-                  GROUP BY 1, 2, 3 HAVING sum(p.events) > 0"
-            ),
-            &rollup.pipeline_values(),
-        ))
+        .timed(client.query(PIPELINES.as_str(), &rollup.pipeline_values()))
         .await?;
     let mut by_pipeline: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for row in rows {
