@@ -20,9 +20,7 @@ $$;
 
 -- Sums of the scored fields per time bucket (`span` 600, 3600 or 21600 s; `bucket` =
 -- Unix seconds of its start) and group. A window is answered from whole buckets, largest
--- first, plus the raw events of its ragged edges. Writers only append rows (`compacted`
--- false), so concurrent posts never wait on one another; `leaderboard_compact()` folds
--- them into one compacted row per bucket and group now and then. Readers add up all rows.
+-- first, plus the raw events of its ragged edges.
 CREATE TABLE event_buckets
 (
     span            integer     NOT NULL,
@@ -35,15 +33,29 @@ CREATE TABLE event_buckets
     success_rate    float8      NOT NULL,
     round_trip_time float8      NOT NULL,
     seg_duration    float8      NOT NULL,
-    compacted       boolean     NOT NULL DEFAULT false
+    PRIMARY KEY (span, model, pipeline, bucket, region_id, orchestrator)
 ) PARTITION BY LIST (span);
 CREATE TABLE event_buckets_10m PARTITION OF event_buckets FOR VALUES IN (600);
 CREATE TABLE event_buckets_1h PARTITION OF event_buckets FOR VALUES IN (3600);
 CREATE TABLE event_buckets_6h PARTITION OF event_buckets FOR VALUES IN (21600);
-CREATE INDEX idx_event_buckets_window ON event_buckets (span, model, pipeline, bucket);
 CREATE INDEX idx_event_buckets_orchestrator ON event_buckets (orchestrator, span, bucket);
-CREATE UNIQUE INDEX idx_event_buckets_compacted
-    ON event_buckets (span, model, pipeline, bucket, region_id, orchestrator) WHERE compacted;
+
+-- What the triggers append: one 600 s row per statement, bucket and group, with no index
+-- to maintain and no row shared with another writer, so concurrent posts never wait on
+-- one another. `leaderboard_compact()` moves them into `event_buckets` (every span) now
+-- and then; readers add up both.
+CREATE TABLE event_bucket_appends
+(
+    bucket          bigint      NOT NULL,
+    region_id       integer     NOT NULL,
+    orchestrator    varchar(56) NOT NULL,
+    model           text        NOT NULL,
+    pipeline        text        NOT NULL,
+    events          bigint      NOT NULL,
+    success_rate    float8      NOT NULL,
+    round_trip_time float8      NOT NULL,
+    seg_duration    float8      NOT NULL
+);
 
 -- AI events per bucket without the orchestrator: what /api/pipelines lists.
 CREATE TABLE pipeline_buckets
@@ -54,11 +66,16 @@ CREATE TABLE pipeline_buckets
     model     text    NOT NULL,
     pipeline  text    NOT NULL,
     events    bigint  NOT NULL,
-    compacted boolean NOT NULL DEFAULT false
+    PRIMARY KEY (span, bucket, region_id, model, pipeline)
 );
-CREATE INDEX idx_pipeline_buckets_window ON pipeline_buckets (span, bucket);
-CREATE UNIQUE INDEX idx_pipeline_buckets_compacted
-    ON pipeline_buckets (span, bucket, region_id, model, pipeline) WHERE compacted;
+CREATE TABLE pipeline_bucket_appends
+(
+    bucket    bigint  NOT NULL,
+    region_id integer NOT NULL,
+    model     text    NOT NULL,
+    pipeline  text    NOT NULL,
+    events    bigint  NOT NULL
+);
 
 -- The round trips the AI median is taken over: events with a model and a pipeline,
 -- success_rate 1 and a round trip other than 0.
@@ -77,16 +94,15 @@ CREATE INDEX idx_ai_round_trips_pipeline ON ai_round_trips (pipeline, model, eve
 -- raw_stats reads one orchestrator's newest events of some regions.
 CREATE INDEX idx_events_orchestrator_region_time ON events (orchestrator, region_id, event_time);
 
--- Adds (sign 1) or removes (sign -1) events: appends their sums, one row per bucket and
--- group for each span.
+-- Adds (sign 1) or removes (sign -1) events: appends their sums, one 600 s row per
+-- bucket and group.
 CREATE FUNCTION leaderboard_apply(changed events[], sign integer) RETURNS void
     LANGUAGE plpgsql AS
 $$
 BEGIN
-    INSERT INTO event_buckets (span, bucket, region_id, orchestrator, model, pipeline,
-                               events, success_rate, round_trip_time, seg_duration)
-    SELECT s.span,
-           (floor(extract(epoch FROM c.event_time) / s.span) * s.span)::bigint,
+    INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
+                                      events, success_rate, round_trip_time, seg_duration)
+    SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
            c.region_id, c.orchestrator,
            COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
            sign * count(*),
@@ -94,20 +110,17 @@ BEGIN
            sign * sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
            sign * sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
     FROM unnest(changed) AS c
-             CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
     WHERE c.region_id IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5, 6;
+    GROUP BY 1, 2, 3, 4, 5;
 
-    INSERT INTO pipeline_buckets (span, bucket, region_id, model, pipeline, events)
-    SELECT s.span,
-           (floor(extract(epoch FROM c.event_time) / s.span) * s.span)::bigint,
+    INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
+    SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
            c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', sign * count(*)
     FROM unnest(changed) AS c
-             CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
     WHERE c.region_id IS NOT NULL
       AND c.payload ->> 'model' IS NOT NULL
       AND c.payload ->> 'pipeline' IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5;
+    GROUP BY 1, 2, 3, 4;
 
     IF sign < 0 THEN
         DELETE FROM ai_round_trips WHERE event_id IN (SELECT c.id FROM unnest(changed) AS c);
@@ -125,7 +138,9 @@ BEGIN
 END
 $$;
 
--- Folds appended rows into the compacted row of their bucket and group. One compaction
+-- Moves the appended rows into the buckets of their group, for each span
+-- (every span is a multiple of 600 s, so a 600 s bucket lies within one bucket of each;
+-- bucket starts are positive, so integer division floors). One compaction
 -- at a time (others skip); rows of transactions not yet committed wait for the next one.
 -- The sums do not change, only how many rows hold them.
 CREATE FUNCTION leaderboard_compact() RETURNS void
@@ -135,25 +150,29 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(5497451852596) THEN
         RETURN;
     END IF;
-    WITH appended AS (DELETE FROM event_buckets WHERE NOT compacted RETURNING *)
+    WITH appended AS (DELETE FROM event_bucket_appends RETURNING *)
     INSERT INTO event_buckets AS b (span, bucket, region_id, orchestrator, model, pipeline,
-                                    events, success_rate, round_trip_time, seg_duration, compacted)
-    SELECT span, bucket, region_id, orchestrator, model, pipeline,
-           sum(events), sum(success_rate), sum(round_trip_time), sum(seg_duration), true
-    FROM appended
-    GROUP BY span, bucket, region_id, orchestrator, model, pipeline
-    ON CONFLICT (span, model, pipeline, bucket, region_id, orchestrator) WHERE compacted DO UPDATE
+                                    events, success_rate, round_trip_time, seg_duration)
+    SELECT s.span, a.bucket / s.span * s.span, a.region_id, a.orchestrator, a.model, a.pipeline,
+           sum(a.events), sum(a.success_rate), sum(a.round_trip_time), sum(a.seg_duration)
+    FROM appended a
+             CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
+    GROUP BY 1, 2, 3, 4, 5, 6
+    ORDER BY 1, 5, 6, 2, 3, 4
+    ON CONFLICT (span, model, pipeline, bucket, region_id, orchestrator) DO UPDATE
         SET events          = b.events + EXCLUDED.events,
             success_rate    = b.success_rate + EXCLUDED.success_rate,
             round_trip_time = b.round_trip_time + EXCLUDED.round_trip_time,
             seg_duration    = b.seg_duration + EXCLUDED.seg_duration;
 
-    WITH appended AS (DELETE FROM pipeline_buckets WHERE NOT compacted RETURNING *)
-    INSERT INTO pipeline_buckets AS b (span, bucket, region_id, model, pipeline, events, compacted)
-    SELECT span, bucket, region_id, model, pipeline, sum(events), true
-    FROM appended
-    GROUP BY span, bucket, region_id, model, pipeline
-    ON CONFLICT (span, bucket, region_id, model, pipeline) WHERE compacted DO UPDATE
+    WITH appended AS (DELETE FROM pipeline_bucket_appends RETURNING *)
+    INSERT INTO pipeline_buckets AS b (span, bucket, region_id, model, pipeline, events)
+    SELECT s.span, a.bucket / s.span * s.span, a.region_id, a.model, a.pipeline, sum(a.events)
+    FROM appended a
+             CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (span, bucket, region_id, model, pipeline) DO UPDATE
         SET events = b.events + EXCLUDED.events;
 END
 $$;
@@ -162,17 +181,17 @@ CREATE FUNCTION leaderboard_events_changed() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
 DECLARE
-    changed integer := 0;
+    changed events[];
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         PERFORM leaderboard_apply(ARRAY(SELECT o::events FROM old_rows AS o), -1);
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        SELECT count(*) INTO changed FROM new_rows;
-        PERFORM leaderboard_apply(ARRAY(SELECT n::events FROM new_rows AS n), 1);
+        changed := ARRAY(SELECT n::events FROM new_rows AS n);
+        PERFORM leaderboard_apply(changed, 1);
     END IF;
     -- About once per 500 single-row posts, and after every bulk statement.
-    IF changed >= 500 OR random() < 0.002 THEN
+    IF cardinality(changed) >= 500 OR random() < 0.002 THEN
         PERFORM leaderboard_compact();
     END IF;
     RETURN NULL;
@@ -193,7 +212,8 @@ CREATE FUNCTION leaderboard_events_truncated() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
 BEGIN
-    TRUNCATE event_buckets, pipeline_buckets, ai_round_trips;
+    TRUNCATE event_buckets, event_bucket_appends, pipeline_buckets, pipeline_bucket_appends,
+        ai_round_trips;
     RETURN NULL;
 END
 $$;

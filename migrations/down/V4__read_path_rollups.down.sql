@@ -10,6 +10,8 @@ DROP FUNCTION IF EXISTS leaderboard_compact();
 DROP FUNCTION IF EXISTS leaderboard_apply(events[], integer);
 DROP INDEX IF EXISTS idx_events_orchestrator_region_time;
 DROP TABLE IF EXISTS ai_round_trips;
+DROP TABLE IF EXISTS pipeline_bucket_appends;
 DROP TABLE IF EXISTS pipeline_buckets;
+DROP TABLE IF EXISTS event_bucket_appends;
 DROP TABLE IF EXISTS event_buckets;
 DROP FUNCTION IF EXISTS leaderboard_number(jsonb);

@@ -162,25 +162,31 @@ pub async fn raw_stats(
     Ok(by_region)
 }
 
-/// `SELECT {select} FROM {table}` over the whole buckets of a [`Plan`]: for each span of
-/// [`SPANS`] its two ranges, bound from parameter `$first` on (four per span).
-fn bucket_arms(select: &str, table: &str, filter: &str, first: usize) -> String {
-    SPANS
+/// `SELECT {select}` over the whole buckets of a [`Plan`]: for each span of [`SPANS`] the
+/// rows of `tables.0` in its two ranges, and the rows of `tables.1` (600 s rows appended
+/// since the last compaction, not yet in `tables.0`) in any of them. The ranges are bound
+/// from parameter `$first` on, four per span.
+fn bucket_arms(select: &str, tables: (&str, &str), filter: &str, first: usize) -> String {
+    let (table, appends) = tables;
+    let range = |p: usize| format!("(b.bucket >= ${p} AND b.bucket < ${})", p + 1);
+    let mut arms: Vec<String> = SPANS
         .iter()
         .enumerate()
         .map(|(i, span)| {
             let p = first + 4 * i;
             format!(
-                "SELECT {select} FROM {table} b WHERE b.span = {span} \
-                   AND ((b.bucket >= ${p} AND b.bucket < ${}) OR (b.bucket >= ${} AND b.bucket < ${})) \
-                   {filter}",
-                p + 1,
-                p + 2,
-                p + 3
+                "SELECT {select} FROM {table} b WHERE b.span = {span} AND ({} OR {}) {filter}",
+                range(p),
+                range(p + 2)
             )
         })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ")
+        .collect();
+    let all_ranges: Vec<String> = (0..2 * SPANS.len()).map(|i| range(first + 2 * i)).collect();
+    arms.push(format!(
+        "SELECT {select} FROM {appends} b WHERE ({}) {filter}",
+        all_ranges.join(" OR ")
+    ));
+    arms.join(" UNION ALL ")
 }
 
 /// `SELECT {select} FROM events e` over the raw edges of a [`Plan`], bound from `$first`.
@@ -204,7 +210,7 @@ static PARTS: Lazy<String> = Lazy::new(|| {
     let buckets = bucket_arms(
         "b.region_id, b.orchestrator, b.model, b.pipeline, b.events, \
          b.success_rate, b.round_trip_time, b.seg_duration",
-        "event_buckets",
+        ("event_buckets", "event_bucket_appends"),
         filter,
         6,
     );
@@ -397,7 +403,7 @@ pub async fn best_ai_group(
 static PIPELINES: Lazy<String> = Lazy::new(|| {
     let buckets = bucket_arms(
         "b.region_id, b.model, b.pipeline, b.events",
-        "pipeline_buckets",
+        ("pipeline_buckets", "pipeline_bucket_appends"),
         "AND b.region_id IN (SELECT id FROM scope)",
         3,
     );
