@@ -189,12 +189,13 @@ fn bucket_arms(select: &str, tables: (&str, &str), filter: &str, first: usize) -
     arms.join(" UNION ALL ")
 }
 
-/// `SELECT {select} FROM events e` over the raw edges of a [`Plan`], bound from `$first`.
-fn raw_arm(select: &str, filter: &str, first: usize) -> String {
+/// The raw events of a [`Plan`]'s edges, bound from `$first`, as a CTE named `edge`.
+/// Materialized so the time index alone finds them, however the rest of the query filters.
+fn raw_edges(first: usize) -> String {
     format!(
-        "SELECT {select} FROM events e \
-          WHERE ((e.event_time >= to_timestamp(${first}) AND e.event_time < to_timestamp(${})) \
-             OR (e.event_time >= to_timestamp(${}) AND e.event_time <= to_timestamp(${}))) {filter}",
+        "edge AS MATERIALIZED (SELECT e.* FROM events e \
+          WHERE (e.event_time >= to_timestamp(${first}) AND e.event_time < to_timestamp(${})) \
+             OR (e.event_time >= to_timestamp(${}) AND e.event_time <= to_timestamp(${})))",
         first + 1,
         first + 2,
         first + 3
@@ -214,21 +215,20 @@ static PARTS: Lazy<String> = Lazy::new(|| {
         filter,
         6,
     );
-    let raw = raw_arm(
-        "e.region_id, e.orchestrator, \
-         COALESCE(e.payload ->> 'model', ''), COALESCE(e.payload ->> 'pipeline', ''), 1, \
-         COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
-         COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
-         COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0)",
-        "AND ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
-         AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
-         AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)",
-        6 + 4 * SPANS.len(),
-    );
+    let raw = "SELECT e.region_id, e.orchestrator, \
+                 COALESCE(e.payload ->> 'model', ''), COALESCE(e.payload ->> 'pipeline', ''), 1, \
+                 COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
+                 COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
+                 COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
+               FROM edge e \
+              WHERE ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
+                AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
+                AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)";
     format!(
-        "WITH {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
+        "WITH {}, {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
          round_trip_time, seg_duration) AS ({buckets} UNION ALL {raw}) ",
-        scope!()
+        scope!(),
+        raw_edges(6 + 4 * SPANS.len())
     )
 });
 
@@ -306,13 +306,15 @@ pub struct GroupAverages {
 
 static GROUPS: Lazy<String> = Lazy::new(|| {
     format!(
-        "{} SELECT p.orchestrator::text, s.name, \
-                   sum(p.success_rate) / sum(p.events)::float8, \
-                   sum(p.round_trip_time) / sum(p.events)::float8, \
-                   sum(p.seg_duration) / sum(p.events)::float8 \
-              FROM parts p JOIN scope s ON s.id = p.region_id \
-             GROUP BY p.orchestrator, s.name \
-            HAVING sum(p.events) > 0",
+        "{} SELECT g.orchestrator::text, s.name, g.success_rate / g.events, \
+                   g.round_trip_time / g.events, g.seg_duration / g.events \
+              FROM (SELECT p.region_id, p.orchestrator, sum(p.events)::float8 AS events, \
+                           sum(p.success_rate) AS success_rate, \
+                           sum(p.round_trip_time) AS round_trip_time, \
+                           sum(p.seg_duration) AS seg_duration \
+                      FROM parts p GROUP BY p.region_id, p.orchestrator) g \
+              JOIN scope s ON s.id = g.region_id \
+             WHERE g.events > 0",
         PARTS.as_str()
     )
 });
@@ -407,17 +409,15 @@ static PIPELINES: Lazy<String> = Lazy::new(|| {
         "AND b.region_id IN (SELECT id FROM scope)",
         3,
     );
-    let raw = raw_arm(
-        "e.region_id, e.payload ->> 'model', e.payload ->> 'pipeline', 1",
-        "AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
-         AND e.region_id IN (SELECT id FROM scope)",
-        3 + 4 * SPANS.len(),
-    );
+    let raw = "SELECT e.region_id, e.payload ->> 'model', e.payload ->> 'pipeline', 1 FROM edge e \
+               WHERE e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
+                 AND e.region_id IN (SELECT id FROM scope)";
     format!(
-        "WITH {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
+        "WITH {}, {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
          SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
           GROUP BY 1, 2, 3 HAVING sum(p.events) > 0",
-        scope!()
+        scope!(),
+        raw_edges(3 + 4 * SPANS.len())
     )
 });
 
