@@ -87,10 +87,11 @@ for N in "${SIZES[@]}"; do
   seed_secs=$((SECONDS - seed_start))
   psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
   if [ "${BENCH_BASELINE:-0}" = 1 ]; then
-    stop_server
+    # The embedded database lives with the server process: revert while it runs, then
+    # serve the same data directory with the baseline build.
     POSTGRES="$URL" "$SEED_BIN" migrate down --to 3 --yes >/dev/null
     psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
-    # The embedded database keeps its port only while it runs: start the baseline on it.
+    stop_server
     start_server "$BIN"
   elif [ "$BIN" != "$SEED_BIN" ]; then
     stop_server; start_server "$BIN"
