@@ -7,10 +7,6 @@ use common::{assert_seed_regions, TestDb, TestServer};
 use leaderboard::{App, Config};
 use std::sync::Arc;
 
-const V1: &str = include_str!("../migrations/V1__event_design_refactor.sql");
-const V2: &str = include_str!("../migrations/V2__seed_ref_data.sql");
-const V3: &str = include_str!("../migrations/V3__migrate_data_to_events.sql");
-
 /// Every migration this build knows, in order.
 fn all_versions() -> Vec<i32> {
     (1..=leaderboard::migrate::latest_version()).collect()
@@ -191,27 +187,10 @@ async fn eight_pools_cold_starting_at_once_apply_each_migration_once() {
     }
 }
 
-/// A database as the Go service leaves it: its three migrations applied by
-/// golang-migrate, whose bookkeeping table says `version`, `dirty`; plus some events.
+/// A database as the Go service leaves it, with some events.
 async fn golang_migrate_database(version: i64, dirty: bool) -> TestDb {
-    let db = TestDb::new().await;
+    let db = common::golang_migrate_database(version, dirty).await;
     let client = db.client().await;
-    client.batch_execute(V1).await.expect("schema");
-    client.batch_execute(V2).await.expect("seed");
-    client.batch_execute(V3).await.expect("legacy copy");
-    client
-        .batch_execute(
-            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)",
-        )
-        .await
-        .expect("schema_migrations");
-    client
-        .execute(
-            "INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)",
-            &[&version, &dirty],
-        )
-        .await
-        .expect("version row");
     client
         .batch_execute(
             r#"INSERT INTO events (event_time, orchestrator, region_id, payload) VALUES

@@ -10,10 +10,6 @@ use std::process::{Output, Stdio};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-const V1: &str = include_str!("../../../migrations/V1__event_design_refactor.sql");
-const V2: &str = include_str!("../../../migrations/V2__seed_ref_data.sql");
-const V3: &str = include_str!("../../../migrations/V3__migrate_data_to_events.sql");
-
 /// `leaderboard` with `args`, `POSTGRES` set to `url` (none: unset) and nothing else from
 /// the caller's environment that could change what it does.
 fn command(url: Option<&str>, args: &[&str]) -> Command {
@@ -132,30 +128,6 @@ async fn schema_dump(db: &TestDb) -> String {
         .join("\n")
 }
 
-/// A database as the Go service leaves it: golang-migrate's three migrations and its
-/// bookkeeping table at `version`/`dirty`.
-async fn golang_migrate_database(version: i64, dirty: bool) -> TestDb {
-    let db = TestDb::new().await;
-    let client = db.client().await;
-    for sql in [V1, V2, V3] {
-        client.batch_execute(sql).await.expect("original migration");
-    }
-    client
-        .batch_execute(
-            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)",
-        )
-        .await
-        .expect("schema_migrations");
-    client
-        .execute(
-            "INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)",
-            &[&version, &dirty],
-        )
-        .await
-        .expect("version row");
-    db
-}
-
 async fn schema_migrations(db: &TestDb) -> Vec<(i64, bool)> {
     db.client()
         .await
@@ -251,7 +223,7 @@ async fn status_of_a_migrated_database_lists_every_migration_as_applied() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_of_a_golang_migrate_database_says_it_is_still_to_be_adopted() {
-    let db = golang_migrate_database(3, false).await;
+    let db = common::golang_migrate_database(3, false).await;
     let out = ok(&db, &["migrate", "status"]).await;
     assert!(out.contains("applied         none"), "{out}");
     assert!(
@@ -290,7 +262,7 @@ async fn status_of_a_golang_migrate_database_says_it_is_still_to_be_adopted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_of_a_dirty_database_reports_it_and_fails() {
-    let db = golang_migrate_database(3, true).await;
+    let db = common::golang_migrate_database(3, true).await;
     let out = run(Some(&db.url), &["migrate", "status"]).await;
     assert!(
         stdout(&out).contains("golang-migrate  DIRTY at version 3"),
@@ -433,7 +405,7 @@ async fn down_refuses_bad_versions_and_dirty_databases() {
     assert_eq!(schema_dump(&db).await, dump);
     assert_eq!(history(&db).await, (1..=latest()).collect::<Vec<_>>());
 
-    let dirty = golang_migrate_database(3, true).await;
+    let dirty = common::golang_migrate_database(3, true).await;
     let dump = schema_dump(&dirty).await;
     let out = run(Some(&dirty.url), &["migrate", "down", "--to", "0", "--yes"]).await;
     assert_fails(&out, 1, "dirty at version 3");
@@ -443,7 +415,7 @@ async fn down_refuses_bad_versions_and_dirty_databases() {
 #[tokio::test(flavor = "multi_thread")]
 async fn down_on_a_golang_migrate_database_keeps_schema_migrations_in_step() {
     // Not adopted yet: its golang-migrate version says what is applied.
-    let db = golang_migrate_database(3, false).await;
+    let db = common::golang_migrate_database(3, false).await;
     ok(&db, &["migrate", "down", "--to", "0", "--yes"]).await;
     assert_eq!(
         tables(&db).await,
@@ -455,7 +427,7 @@ async fn down_on_a_golang_migrate_database_keeps_schema_migrations_in_step() {
     assert_eq!(count(&db, "SELECT count(*) FROM regions").await, 26);
 
     // Adopted: the refinery history and golang-migrate's version go down together.
-    let db = golang_migrate_database(3, false).await;
+    let db = common::golang_migrate_database(3, false).await;
     ok(&db, &["migrate", "up"]).await;
     ok(&db, &["migrate", "down", "--to", "0", "--yes"]).await;
     assert!(history(&db).await.is_empty());
