@@ -85,6 +85,7 @@ impl Window {
         matches!(self.since, Some(since) if since > self.until)
     }
 
+    #[cfg(test)]
     pub fn contains(&self, time: f64) -> bool {
         self.since.is_none_or(|since| since <= time) && time <= self.until
     }

@@ -88,6 +88,7 @@ pub fn ai(success_rate: f64, rtt: f64, median: Option<f64>) -> Score {
     }
 }
 
+#[cfg(test)]
 /// The continuous median, as PostgreSQL's `PERCENTILE_CONT(0.5)` computes it: the middle
 /// value of the sorted values, or for an even count `lower + 0.5 * (upper − lower)` (the
 /// operation order of `float8_lerp` in PostgreSQL's `orderedsetaggs.c`).
