@@ -4,12 +4,8 @@
 
 mod common;
 
-use common::{fixture, TestDb};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use common::{fixture, free_ports, spawn_function, wait_listening, Instance, TestDb};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 
 /// Instances started at once.
 const INSTANCES: usize = 16;
@@ -37,84 +33,6 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     (env!("CARGO_BIN_EXE_post_stats"), "/api/post_stats"),
 ];
-
-/// `n` distinct free ports (all held at once while choosing, so no two are the same).
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
-}
-
-struct Instance {
-    binary: &'static str,
-    path: &'static str,
-    port: u16,
-    child: Child,
-    lines: Option<Lines<BufReader<ChildStdout>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-/// Starts `binary` with `VERCEL_DEV_PORT`, without waiting for it.
-fn spawn(binary: &'static str, path: &'static str, postgres: &str, port: u16) -> Instance {
-    let mut child = Command::new(binary)
-        .env("VERCEL_DEV_PORT", port.to_string())
-        .env("POSTGRES", postgres)
-        .env("SECRET", common::SECRET)
-        .env_remove("VERCEL_IPC_PATH")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
-    let stdout = child.stdout.take().expect("stdout");
-    let mut errors = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let stderr = Arc::new(Mutex::new(Vec::new()));
-    let collected = stderr.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = errors.next_line().await {
-            collected.lock().expect("stderr lock").push(line);
-        }
-    });
-    Instance {
-        binary,
-        path,
-        port,
-        child,
-        lines: Some(BufReader::new(stdout).lines()),
-        stderr,
-    }
-}
-
-/// Waits for the "Dev server listening" line, then keeps draining stdout so the
-/// function never writes into a full or closed pipe. False when the process ended or
-/// stayed silent instead.
-async fn wait_listening(instance: &mut Instance) -> bool {
-    let expected = format!("Dev server listening: {}", instance.port);
-    let mut lines = instance.lines.take().expect("stdout not yet drained");
-    let found = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.trim() == expected {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    if found != Ok(true) {
-        eprintln!(
-            "{} never printed {expected:?}; stderr: {:#?}",
-            instance.binary,
-            instance.stderr.lock().expect("stderr lock")
-        );
-        return false;
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    true
-}
 
 /// The first request of one instance: its status and body.
 async fn first_request(port: u16, path: &'static str) -> (u16, String) {
@@ -155,7 +73,7 @@ async fn sixteen_functions_cold_starting_on_one_empty_database_all_answer_and_mi
         .enumerate()
         .map(|(i, port)| {
             let (binary, path) = ROUTES[i % ROUTES.len()];
-            spawn(binary, path, &db.url, port)
+            spawn_function(binary, path, &db.url, port)
         })
         .collect();
     // A port chosen here may be taken by someone else (an outgoing connection) before
@@ -165,7 +83,7 @@ async fn sixteen_functions_cold_starting_on_one_empty_database_all_answer_and_mi
         while !wait_listening(instance).await {
             assert!(attempts < 3, "{} did not start", instance.binary);
             attempts += 1;
-            *instance = spawn(instance.binary, instance.path, &db.url, free_ports(1)[0]);
+            *instance = spawn_function(instance.binary, instance.path, &db.url, free_ports(1)[0]);
         }
     }
 

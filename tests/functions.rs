@@ -2,55 +2,27 @@
 
 mod common;
 
-use common::{assert_seed_regions, fixture, TestDb};
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use common::{
+    assert_seed_regions, fixture, free_ports, spawn_function, wait_listening, Instance, TestDb,
+};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Starts `binary` with `VERCEL_DEV_PORT` and waits for its "Dev server listening" line.
-async fn start_function(binary: &str, postgres: &str) -> (Child, u16) {
-    let port = free_port();
-    let mut child = Command::new(binary)
-        .env("VERCEL_DEV_PORT", port.to_string())
-        .env("POSTGRES", postgres)
-        .env("SECRET", common::SECRET)
-        .env_remove("VERCEL_IPC_PATH")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let expected = format!("Dev server listening: {port}");
-    let found = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.trim() == expected {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(found, Ok(true), "{binary} never printed {expected:?}");
-    // Keep reading, so the function never writes into a closed pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, port)
+/// Starts `binary` as Vercel starts it and waits until it listens.
+async fn start_function(binary: &'static str, postgres: &str) -> Instance {
+    let mut instance = spawn_function(binary, "", postgres, free_ports(1)[0]);
+    assert!(
+        wait_listening(&mut instance).await,
+        "{binary} did not start"
+    );
+    instance
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_regions_and_health_functions_answer_over_http() {
     let db = TestDb::new().await;
-    let (_regions, regions_port) = start_function(env!("CARGO_BIN_EXE_regions"), &db.url).await;
-    let (_health, health_port) = start_function(env!("CARGO_BIN_EXE_health"), &db.url).await;
+    let regions = start_function(env!("CARGO_BIN_EXE_regions"), &db.url).await;
+    let regions_port = regions.port;
+    let health = start_function(env!("CARGO_BIN_EXE_health"), &db.url).await;
+    let health_port = health.port;
 
     let response = reqwest::get(format!("http://127.0.0.1:{regions_port}/api/regions"))
         .await
@@ -80,8 +52,10 @@ async fn the_regions_and_health_functions_answer_over_http() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_to_the_post_stats_function_is_read_back_from_raw_stats() {
     let db = TestDb::new().await;
-    let (_post, post_port) = start_function(env!("CARGO_BIN_EXE_post_stats"), &db.url).await;
-    let (_raw, raw_port) = start_function(env!("CARGO_BIN_EXE_raw_stats"), &db.url).await;
+    let post = start_function(env!("CARGO_BIN_EXE_post_stats"), &db.url).await;
+    let post_port = post.port;
+    let raw = start_function(env!("CARGO_BIN_EXE_raw_stats"), &db.url).await;
+    let raw_port = raw.port;
     let body = fixture("stream-tester.json").to_string();
     let response = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{post_port}/api/post_stats"))

@@ -20,10 +20,7 @@ const SECRET: &str = "s3cr3t-value-XYZ";
 const PASSWORD: &str = "pw-SECRET-4711";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    common::free_ports(1)[0]
 }
 
 /// A running function binary whose stdout and stderr are collected line by line.

@@ -3,8 +3,12 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use leaderboard::{server, App, Config};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::oneshot;
 
 /// The server every test of a binary shares; databases keep tests apart.
@@ -345,4 +349,89 @@ pub fn assert_seed_regions(body: &serde_json::Value) {
         .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
         .collect();
     assert_eq!(got, want);
+}
+
+/// `n` distinct free ports (all held at once while choosing, so no two are the same).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
+/// A function binary started as Vercel starts it; killed when dropped.
+pub struct Instance {
+    pub binary: &'static str,
+    /// The request its caller sends first.
+    pub path: &'static str,
+    pub port: u16,
+    pub child: Child,
+    lines: Option<Lines<BufReader<ChildStdout>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+/// Starts `binary` with `VERCEL_DEV_PORT`, without waiting for it.
+pub fn spawn_function(
+    binary: &'static str,
+    path: &'static str,
+    postgres: &str,
+    port: u16,
+) -> Instance {
+    let mut child = Command::new(binary)
+        .env("VERCEL_DEV_PORT", port.to_string())
+        .env("POSTGRES", postgres)
+        .env("SECRET", SECRET)
+        .env_remove("VERCEL_IPC_PATH")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let mut errors = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let collected = stderr.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            collected.lock().expect("stderr lock").push(line);
+        }
+    });
+    Instance {
+        binary,
+        path,
+        port,
+        child,
+        lines: Some(BufReader::new(stdout).lines()),
+        stderr,
+    }
+}
+
+/// Waits for the "Dev server listening" line, then keeps draining stdout so the
+/// function never writes into a full or closed pipe. False when the process ended or
+/// stayed silent instead.
+pub async fn wait_listening(instance: &mut Instance) -> bool {
+    let expected = format!("Dev server listening: {}", instance.port);
+    let mut lines = instance.lines.take().expect("stdout not yet drained");
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.trim() == expected {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    if found != Ok(true) {
+        eprintln!(
+            "{} never printed {expected:?}; stderr: {:#?}",
+            instance.binary,
+            instance.stderr.lock().expect("stderr lock")
+        );
+        return false;
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    true
 }

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::Mutex;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Bound on one cold start's migrations: the first start after an upgrade may backfill
 /// the read-path rollups of a large `events` table (about 10 s per million rows here),
@@ -160,13 +161,7 @@ impl Db {
 /// same URL handling and TLS as the pool, connecting bounded by `timeout`. Migrations are
 /// not run; the connection closes when the client is dropped.
 pub async fn connect(url: &str, timeout: Duration) -> Result<tokio_postgres::Client, DbError> {
-    let target = parse_url(url)?;
-    let connector = tls::connector(target.ssl_mode, target.root_cert.as_deref())
-        .map_err(DbError::InvalidUrl)?;
-    let mut pg = target.config;
-    if pg.get_connect_timeout().is_none() {
-        pg.connect_timeout(timeout);
-    }
+    let (pg, connector) = connection_settings(url, timeout)?;
     let (client, connection) = tokio::time::timeout(timeout, pg.connect(connector))
         .await
         .map_err(|_| DbError::Timeout)??;
@@ -178,7 +173,12 @@ pub async fn connect(url: &str, timeout: Duration) -> Result<tokio_postgres::Cli
     Ok(client)
 }
 
-fn build_pool(url: &str, timeout: Duration) -> Result<Pool, DbError> {
+/// The tokio-postgres settings and TLS connector of a URL, connecting bounded by `timeout`
+/// unless the URL sets `connect_timeout` itself.
+fn connection_settings(
+    url: &str,
+    timeout: Duration,
+) -> Result<(tokio_postgres::Config, MakeRustlsConnect), DbError> {
     let target = parse_url(url)?;
     let connector = tls::connector(target.ssl_mode, target.root_cert.as_deref())
         .map_err(DbError::InvalidUrl)?;
@@ -186,6 +186,11 @@ fn build_pool(url: &str, timeout: Duration) -> Result<Pool, DbError> {
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(timeout);
     }
+    Ok((pg, connector))
+}
+
+fn build_pool(url: &str, timeout: Duration) -> Result<Pool, DbError> {
+    let (pg, connector) = connection_settings(url, timeout)?;
     let manager = Manager::from_config(
         pg,
         connector,
