@@ -11,24 +11,11 @@ cargo build --release --quiet --bin leaderboard --bin regions
 
 WORK=$(mktemp -d /tmp/leaderboard-cold.XXXXXX)
 chmod 755 "$WORK"
-SERVER_PID=""
-cleanup() {
-  [ -z "$SERVER_PID" ] || { kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # The local server provides (and migrates) the database.
-PORT=$(free_port)
-LEADERBOARD_DATA_DIR="$WORK/pg" PORT=$PORT LOG_LEVEL=warn target/release/leaderboard >"$WORK/out" 2>"$WORK/err" &
-SERVER_PID=$!
-deadline=$((SECONDS + 60))
-until curl -sf -o /dev/null "localhost:$PORT/api/health"; do
-  [ $SECONDS -lt $deadline ] || { cat "$WORK/err"; exit 1; }
-  sleep 0.1
-done
-URL=$(grep -o 'postgres://[^ ]*' "$WORK/out" | head -1)
+start_server target/release/leaderboard
 
 times=()
 for i in $(seq "$RUNS"); do

@@ -17,22 +17,9 @@ SECRET=bench
 
 WORK=$(mktemp -d /tmp/leaderboard-post-bench.XXXXXX)
 chmod 755 "$WORK"
-SERVER_PID=""
-cleanup() {
-  [ -z "$SERVER_PID" ] || { kill -TERM "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-LEADERBOARD_DATA_DIR="$WORK/pg" PORT=$PORT SECRET=$SECRET LOG_LEVEL=warn "$BIN" >"$WORK/out" 2>"$WORK/err" &
-SERVER_PID=$!
-deadline=$((SECONDS + 60))
-until curl -sf -o /dev/null "localhost:$PORT/api/health"; do
-  [ $SECONDS -lt $deadline ] || { cat "$WORK/err"; exit 1; }
-  sleep 0.2
-done
-URL=$(grep -o 'postgres://[^ ]*' "$WORK/out" | head -1)
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_server "$BIN" SECRET=$SECRET
 
 BODY='{"errors":[],"region":"MDW","timestamp":1723741735,"upload_time":0.7765968238571429,"orchestrator":"0x0fc80afb7876f579f1fb1c4d1c37cf1339038658","seg_duration":2.0088571428571425,"success_rate":1,"download_time":0.9568952794285714,"segments_sent":15,"transcode_time":0.21355154864285741,"round_trip_time":1.9470436519285717,"segments_received":30}'
 SIGNATURE=$(printf %s "$BODY" | openssl dgst -sha256 -hmac "$SECRET" | awk '{print $NF}')

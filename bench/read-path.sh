@@ -23,7 +23,6 @@ SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
 RUNS=20
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # p50 and p99 (nearest rank) in milliseconds of the numbers (seconds) on stdin.
 percentiles() {
@@ -32,36 +31,10 @@ percentiles() {
     printf "%8.1f %8.1f", p50, p99 }'
 }
 
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
-  fi
-}
 WORK=""
-cleanup() { stop_server; [ -z "$WORK" ] || rm -rf "$WORK"; }
-trap cleanup EXIT
-
-# start_server BIN: the local server on $WORK/pg; sets PORT and URL.
-start_server() {
-  PORT=$(free_port)
-  LEADERBOARD_DATA_DIR="$WORK/pg" PORT=$PORT SECRET=bench LOG_LEVEL=warn \
-    REGIONS_CACHE_TIMEOUT=0 PIPELINES_CACHE_TIMEOUT=0 \
-    "$1" >"$WORK/out" 2>"$WORK/err" &
-  SERVER_PID=$!
-  local deadline=$((SECONDS + 60))
-  until grep -q '^POSTGRES is not set' "$WORK/out" 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { cat "$WORK/err"; echo "server did not start" >&2; exit 1; }
-    sleep 0.2
-  done
-  URL=$(grep -o 'postgres://[^ ]*' "$WORK/out" | head -1)
-  until curl -sf -o /dev/null "localhost:$PORT/api/health"; do
-    [ $SECONDS -lt $deadline ] || { cat "$WORK/err"; echo "server not healthy" >&2; exit 1; }
-    sleep 0.2
-  done
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+CACHES_OFF=(SECRET=bench REGIONS_CACHE_TIMEOUT=0 PIPELINES_CACHE_TIMEOUT=0)
 
 time_route() { # name path
   curl -s -o /dev/null "localhost:$PORT$2"
@@ -81,7 +54,7 @@ time_sql() { # name sql: median of 3 runs, ms, as psql reports it
 for N in "${SIZES[@]}"; do
   WORK=$(mktemp -d /tmp/leaderboard-bench.XXXXXX)
   chmod 755 "$WORK"
-  start_server "$SEED_BIN"
+  start_server "$SEED_BIN" "${CACHES_OFF[@]}"
   seed_start=$SECONDS
   POSTGRES="$URL" "$SEED_BIN" seed --events "$N" >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
   seed_secs=$((SECONDS - seed_start))
@@ -92,9 +65,9 @@ for N in "${SIZES[@]}"; do
     POSTGRES="$URL" "$SEED_BIN" migrate down --to 3 --yes >/dev/null
     psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
     stop_server
-    start_server "$BIN"
+    start_server "$BIN" "${CACHES_OFF[@]}"
   elif [ "$BIN" != "$SEED_BIN" ]; then
-    stop_server; start_server "$BIN"
+    stop_server; start_server "$BIN" "${CACHES_OFF[@]}"
   fi
 
   X=$(psql "$URL" -qAt -c "SELECT orchestrator FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
@@ -129,7 +102,7 @@ for N in "${SIZES[@]}"; do
       -c "ALTER DATABASE leaderboard SET auto_explain.log_min_duration = 0" \
       -c "ALTER DATABASE leaderboard SET auto_explain.log_analyze = on" \
       -c "ALTER DATABASE leaderboard SET auto_explain.log_buffers = on" >/dev/null
-    bin=$BIN; stop_server; start_server "$bin"
+    stop_server; start_server "$BIN" "${CACHES_OFF[@]}"
     logged=$(stat -c %s "$WORK/pg/server.log")
     for path in "/api/aggregated_stats" "/api/aggregated_stats?orchestrator=$X" "/api/aggregated_stats?$AI" \
                 "/api/raw_stats?orchestrator=$X" "/api/pipelines" "/api/top_ai_score?orchestrator=$XAI"; do
