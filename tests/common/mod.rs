@@ -73,6 +73,31 @@ impl TestDb {
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url).await
     }
+
+    /// This database's URL through `pooler`.
+    pub fn url_through(&self, pooler: &localpg::PgBouncer) -> String {
+        pooler.url(&self.name)
+    }
+}
+
+/// PgBouncer in transaction mode in front of the test server, with `pool_size` server
+/// connections per database.
+pub fn pooler(pool_size: u32) -> localpg::PgBouncer {
+    let config: tokio_postgres::Config = shared().admin_url.parse().expect("admin URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    let upstream = localpg::Upstream {
+        host,
+        port: config.get_ports().first().copied().unwrap_or(5432),
+        user: config.get_user().unwrap_or("postgres").to_string(),
+        password: config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+    };
+    localpg::PgBouncer::start(&upstream, pool_size)
+        .unwrap_or_else(|e| panic!("cannot start PgBouncer: {e}"))
 }
 
 impl Drop for TestDb {

@@ -2,9 +2,12 @@
 //! under an advisory lock, adopting databases that golang-migrate set up.
 
 use crate::db::DbError;
-use refinery::Target;
+use refinery::{AsyncMigrate, Migration, Target};
+use refinery_core::traits::r#async::{AsyncQuery, AsyncTransaction};
 use serde::Serialize;
-use tokio_postgres::{Client, GenericClient};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio_postgres::{Client, GenericClient, Transaction};
 
 mod admin;
 pub use admin::{
@@ -43,24 +46,87 @@ pub fn latest_version() -> i32 {
         .unwrap_or(0)
 }
 
-/// Applies pending migrations while holding the advisory lock. The lock is held by the
-/// connection's session, so callers should give a connection that is closed afterwards:
-/// a dropped future then can never leave the lock held.
+/// Applies pending migrations, all in one transaction that holds the migration lock.
+/// Give a connection that is closed afterwards: a dropped future then rolls back.
 pub async fn run(client: &mut Client) -> Result<MigrationState, DbError> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
-        .await?;
-    let result = run_locked(client).await;
-    let unlocked = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
-        .await;
-    let state = result?;
-    unlocked?;
+    let mut locked = Locked::begin(client).await?;
+    let state = run_locked(&mut locked).await?;
+    locked.0.commit().await?;
     Ok(state)
 }
 
-async fn run_locked(client: &mut Client) -> Result<MigrationState, DbError> {
-    let adopted = match golang_migrate_state(client).await? {
+/// A transaction holding the migration lock, in which refinery runs.
+///
+/// The lock is `pg_advisory_xact_lock`, not a session lock: behind a transaction pooler
+/// (PgBouncer, Neon's and Supabase's pooled endpoints) only a transaction stays on one
+/// server connection, and a session lock would outlive us on whichever pooled connection
+/// took it. COMMIT, ROLLBACK or a dropped connection release it. Every statement,
+/// refinery's included, runs inside: one cold start's migrations apply together or not at all.
+pub(crate) struct Locked<'a>(pub(crate) Transaction<'a>);
+
+impl<'a> Locked<'a> {
+    pub(crate) async fn begin(client: &'a mut Client) -> Result<Locked<'a>, DbError> {
+        let transaction = client.transaction().await?;
+        transaction
+            .batch_execute(&format!("SELECT pg_advisory_xact_lock({LOCK_KEY})"))
+            .await?;
+        Ok(Locked(transaction))
+    }
+}
+
+impl AsyncTransaction for Locked<'_> {
+    type Error = LockedError;
+
+    async fn execute<'a, T: Iterator<Item = &'a str> + Send + 'a>(
+        &mut self,
+        queries: T,
+    ) -> Result<usize, Self::Error> {
+        let mut count = 0;
+        for query in queries {
+            self.0.batch_execute(query).await?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+impl AsyncQuery<Vec<Migration>> for Locked<'_> {
+    async fn query(&mut self, query: &str) -> Result<Vec<Migration>, Self::Error> {
+        let rows = self.0.query_typed(query, &[]).await?;
+        rows.iter()
+            .map(|row| {
+                let applied_on: String = row.try_get(2)?;
+                let checksum: String = row.try_get(3)?;
+                let applied_on = OffsetDateTime::parse(&applied_on, &Rfc3339)
+                    .map_err(|e| LockedError::History(format!("applied_on {applied_on:?}: {e}")))?;
+                let checksum = checksum
+                    .parse::<u64>()
+                    .map_err(|e| LockedError::History(format!("checksum {checksum:?}: {e}")))?;
+                Ok(Migration::applied(
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    applied_on,
+                    checksum,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl AsyncMigrate for Locked<'_> {}
+
+/// Why a statement of a migration run failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LockedError {
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
+    /// refinery wrote the row itself; one it cannot read back is a corrupt history.
+    #[error("unreadable refinery_schema_history row: {0}")]
+    History(String),
+}
+
+async fn run_locked(client: &mut Locked<'_>) -> Result<MigrationState, DbError> {
+    let adopted = match golang_migrate_state(&client.0).await? {
         None => None,
         Some((version, true)) => {
             return Err(DbError::Migration(format!(
@@ -75,7 +141,7 @@ async fn run_locked(client: &mut Client) -> Result<MigrationState, DbError> {
             )))
         }
         Some((version, false)) => {
-            if history_is_empty(client).await? {
+            if history_is_empty(&client.0).await? {
                 let fake = i32::try_from(version).unwrap_or(0);
                 migrations::runner()
                     .set_target(Target::FakeVersion(fake))
@@ -101,7 +167,7 @@ async fn run_locked(client: &mut Client) -> Result<MigrationState, DbError> {
     if !applied_now.is_empty() {
         tracing::info!(?applied_now, "applied migrations");
     }
-    let version = current_version(client).await?;
+    let version = current_version(&client.0).await?;
     Ok(MigrationState {
         version,
         applied_now,
@@ -112,14 +178,14 @@ async fn run_locked(client: &mut Client) -> Result<MigrationState, DbError> {
 /// `(version, dirty)` from golang-migrate's table, when the database has one.
 async fn golang_migrate_state(client: &impl GenericClient) -> Result<Option<(i64, bool)>, DbError> {
     let exists: bool = client
-        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .query_typed_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
         .await?
         .get(0);
     if !exists {
         return Ok(None);
     }
     let row = client
-        .query_opt(
+        .query_typed_opt(
             "SELECT version::bigint, dirty FROM schema_migrations LIMIT 1",
             &[],
         )
@@ -127,9 +193,9 @@ async fn golang_migrate_state(client: &impl GenericClient) -> Result<Option<(i64
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
-async fn history_is_empty(client: &Client) -> Result<bool, DbError> {
+async fn history_is_empty(client: &impl GenericClient) -> Result<bool, DbError> {
     let exists: bool = client
-        .query_one(
+        .query_typed_one(
             "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
             &[],
         )
@@ -139,15 +205,15 @@ async fn history_is_empty(client: &Client) -> Result<bool, DbError> {
         return Ok(true);
     }
     let any: bool = client
-        .query_one("SELECT EXISTS (SELECT 1 FROM refinery_schema_history)", &[])
+        .query_typed_one("SELECT EXISTS (SELECT 1 FROM refinery_schema_history)", &[])
         .await?
         .get(0);
     Ok(!any)
 }
 
-async fn current_version(client: &Client) -> Result<i32, DbError> {
+async fn current_version(client: &impl GenericClient) -> Result<i32, DbError> {
     let row = client
-        .query_one(
+        .query_typed_one(
             "SELECT COALESCE(MAX(version), 0)::int4 FROM refinery_schema_history",
             &[],
         )

@@ -164,7 +164,7 @@ pub struct Regions {
 /// Reads the regions (every one, as `/api/regions` lists them) from a migrated database.
 pub async fn regions(client: &impl GenericClient) -> Result<Regions, DbError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT r.id, r.name::text, j.name::text \
                FROM regions r JOIN job_types j ON j.id = r.job_type_id ORDER BY r.id",
             &[],

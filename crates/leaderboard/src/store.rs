@@ -1,4 +1,9 @@
 //! Every SQL statement of the service, typed in and out; handlers never hold SQL.
+//!
+//! Statements go out with their parameter types (`query_typed`), as one unnamed
+//! statement per round trip: behind a transaction pooler (PgBouncer, Neon's or Supabase's
+//! pooled endpoints) consecutive messages of one client reach different server
+//! connections, where a named prepared statement would be missing or already taken.
 
 use crate::db::{Db, DbError};
 use crate::model::Region;
@@ -8,13 +13,28 @@ use crate::stats::Stat;
 use once_cell::sync::Lazy;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
+
+/// A parameter and the type it is sent as.
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+fn text<'a>(value: &'a (dyn ToSql + Sync)) -> Param<'a> {
+    (value, Type::TEXT)
+}
+
+fn float8<'a>(value: &'a (dyn ToSql + Sync)) -> Param<'a> {
+    (value, Type::FLOAT8)
+}
+
+fn int8<'a>(value: &'a (dyn ToSql + Sync)) -> Param<'a> {
+    (value, Type::INT8)
+}
 
 /// All regions with their job type, in the order they were created.
 pub async fn regions(db: &Db) -> Result<Vec<Region>, DbError> {
     let client = db.client().await?;
     let rows = db
-        .timed(client.query(
+        .timed(client.query_typed(
             "SELECT r.id, r.name, r.display_name, j.name \
                FROM regions r JOIN job_types j ON j.id = r.job_type_id \
               ORDER BY r.id",
@@ -48,7 +68,7 @@ pub async fn add_transcoding_regions(
         .map(|(id, name)| (id.as_str(), name.as_str()))
         .unzip();
     let client = db.client().await?;
-    db.timed(client.execute(
+    db.timed(client.execute_typed(
         "INSERT INTO regions (name, display_name, job_type_id) \
          SELECT n.name, n.display_name, j.id \
            FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS n(name, display_name, ord) \
@@ -57,7 +77,7 @@ pub async fn add_transcoding_regions(
                              WHERE upper(r.name) = upper(n.name) AND r.job_type_id = j.id) \
           ORDER BY n.ord \
          ON CONFLICT (name, job_type_id) DO NOTHING",
-        &[&ids, &names],
+        &[(&ids, Type::TEXT_ARRAY), (&names, Type::TEXT_ARRAY)],
     ))
     .await
 }
@@ -72,9 +92,13 @@ pub async fn ping(db: &Db) -> Result<(), DbError> {
 /// Stores one stat; returns once the row is committed (the statement runs in autocommit).
 pub async fn insert_event(db: &Db, region_key: i32, stat: &Stat) -> Result<(), DbError> {
     let client = db.client().await?;
-    db.timed(client.execute(
+    db.timed(client.execute_typed(
         "INSERT INTO events (orchestrator, region_id, payload) VALUES ($1, $2, $3)",
-        &[&stat.orchestrator, &region_key, &stat.payload],
+        &[
+            text(&stat.orchestrator),
+            (&region_key, Type::INT4),
+            (&stat.payload, Type::JSONB),
+        ],
     ))
     .await?;
     Ok(())
@@ -129,7 +153,7 @@ pub async fn raw_stats(
     let until = filter.until.unwrap_or(f64::INFINITY);
     let client = db.client().await?;
     let rows = db
-        .timed(client.query(
+        .timed(client.query_typed(
             concat!(
                 "WITH ",
                 scope!(),
@@ -143,13 +167,13 @@ pub async fn raw_stats(
                   ORDER BY e.event_time DESC, e.id DESC"
             ),
             &[
-                &filter.job_type,
-                &filter.region,
-                &filter.orchestrator,
-                &since,
-                &until,
-                &filter.model,
-                &filter.pipeline,
+                text(&filter.job_type),
+                text(&filter.region),
+                text(&filter.orchestrator),
+                float8(&since),
+                float8(&until),
+                text(&filter.model),
+                text(&filter.pipeline),
             ],
         ))
         .await?;
@@ -258,37 +282,37 @@ impl<'a> Rollup<'a> {
     }
 
     /// The plan's bounds, in parameter order.
-    fn plan_values(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut values: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    fn plan_values(&self) -> Vec<Param<'_>> {
+        let mut values = Vec::new();
         for (lo, hi) in self.plan.buckets.iter().flatten() {
-            values.push(lo);
-            values.push(hi);
+            values.push(int8(lo));
+            values.push(int8(hi));
         }
         let p = &self.plan;
         values.extend([
-            &p.raw_start.0 as &(dyn ToSql + Sync),
-            &p.raw_start.1,
-            &p.raw_end.0,
-            &p.raw_end.1,
+            float8(&p.raw_start.0),
+            float8(&p.raw_start.1),
+            float8(&p.raw_end.0),
+            float8(&p.raw_end.1),
         ]);
         values
     }
 
-    fn values(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut values: Vec<&(dyn ToSql + Sync)> = vec![
-            &self.job_type,
-            &self.region,
-            &self.model,
-            &self.pipeline,
-            &self.orchestrator,
+    fn values(&self) -> Vec<Param<'_>> {
+        let mut values = vec![
+            text(&self.job_type),
+            text(&self.region),
+            text(&self.model),
+            text(&self.pipeline),
+            text(&self.orchestrator),
         ];
         values.extend(self.plan_values());
         values
     }
 
     /// [`scope!`] and the plan, for the pipelines query.
-    fn pipeline_values(&self) -> Vec<&(dyn ToSql + Sync)> {
-        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&self.job_type, &self.region];
+    fn pipeline_values(&self) -> Vec<Param<'_>> {
+        let mut values = vec![text(&self.job_type), text(&self.region)];
         values.extend(self.plan_values());
         values
     }
@@ -324,7 +348,7 @@ pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverage
     let rollup = Rollup::of(params);
     let client = db.client().await?;
     let rows = db
-        .timed(client.query(GROUPS.as_str(), &rollup.values()))
+        .timed(client.query_typed(GROUPS.as_str(), &rollup.values()))
         .await?;
     Ok(rows
         .iter()
@@ -347,7 +371,7 @@ pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, 
     let until = filter.until.unwrap_or(f64::INFINITY);
     let client = db.client().await?;
     let row = db
-        .timed(client.query_one(
+        .timed(client.query_typed_one(
             concat!(
                 "WITH ",
                 scope!(),
@@ -358,12 +382,12 @@ pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, 
                     AND a.region_id IN (SELECT id FROM scope)"
             ),
             &[
-                &JobType::Ai.as_str(),
-                &filter.region,
-                &filter.model,
-                &filter.pipeline,
-                &since,
-                &until,
+                text(&JobType::Ai.as_str()),
+                text(&filter.region),
+                text(&filter.model),
+                text(&filter.pipeline),
+                float8(&since),
+                float8(&until),
             ],
         ))
         .await?;
@@ -397,7 +421,7 @@ pub async fn best_ai_group(
     rollup.pipeline = None;
     let client = db.client().await?;
     let row = db
-        .timed(client.query_opt(BEST_AI_GROUP.as_str(), &rollup.values()))
+        .timed(client.query_typed_opt(BEST_AI_GROUP.as_str(), &rollup.values()))
         .await?;
     Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
 }
@@ -426,7 +450,7 @@ pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pip
     let rollup = Rollup::of(params);
     let client = db.client().await?;
     let rows = db
-        .timed(client.query(PIPELINES.as_str(), &rollup.pipeline_values()))
+        .timed(client.query_typed(PIPELINES.as_str(), &rollup.pipeline_values()))
         .await?;
     let mut by_pipeline: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for row in rows {

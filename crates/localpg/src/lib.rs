@@ -18,6 +18,7 @@
 
 mod bindir;
 mod error;
+mod pgbouncer;
 mod sys;
 
 use std::fs::{self, File, OpenOptions};
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use bindir::find_bindir;
 pub use error::Error;
+pub use pgbouncer::{PgBouncer, Upstream};
 
 use error::tail_one_line;
 use sys::ServerUser;

@@ -230,9 +230,9 @@ async fn start_embedded() -> Result<(localpg::PgServer, String), String> {
         .map_err(|e| format!("connecting to the embedded PostgreSQL: {e}"))?;
     tokio::spawn(connection);
     let exists = client
-        .query_opt(
+        .query_typed_opt(
             "SELECT 1 FROM pg_database WHERE datname = $1",
-            &[&EMBEDDED_DATABASE],
+            &[(&EMBEDDED_DATABASE, tokio_postgres::types::Type::TEXT)],
         )
         .await
         .map_err(|e| format!("embedded PostgreSQL: {e}"))?
@@ -594,7 +594,7 @@ async fn seed_into(database: &Database, options: &seed::Options) -> Result<(), F
     let summary = summary?;
     let elapsed = started.elapsed().as_secs_f64();
     let total: i64 = client
-        .query_one("SELECT count(*) FROM events", &[])
+        .query_typed_one("SELECT count(*) FROM events", &[])
         .await
         .map_err(DbError::from)?
         .get(0);

@@ -3,9 +3,10 @@
 //! down scripts in `migrations/down/` (`leaderboard migrate down`). Nothing here runs on
 //! its own: a cold start only ever applies (see [`super::run`]).
 
-use super::{golang_migrate_state, migrations, GOLANG_MIGRATE_VERSION, LOCK_KEY};
+use super::{golang_migrate_state, migrations, GOLANG_MIGRATE_VERSION};
 use crate::db::DbError;
 use serde::Serialize;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient};
 
 /// A reviewed down script, kept beside the migrations as
@@ -116,7 +117,10 @@ fn known() -> Vec<Known> {
 
 async fn table_exists(client: &impl GenericClient, table: &str) -> Result<bool, DbError> {
     Ok(client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .query_typed_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[(&table, Type::TEXT)],
+        )
         .await?
         .get(0))
 }
@@ -131,7 +135,7 @@ async fn applied(client: &impl GenericClient) -> Result<Vec<Applied>, DbError> {
         .map(|m| (m.version(), m.checksum().to_string()))
         .collect();
     let rows = client
-        .query(
+        .query_typed(
             "SELECT version, COALESCE(name, '')::text, COALESCE(applied_on, '')::text, \
                     COALESCE(checksum, '')::text \
                FROM refinery_schema_history ORDER BY version",
@@ -303,22 +307,9 @@ pub async fn plan_down(client: &impl GenericClient, to: i32) -> Result<DownPlan,
 /// Reverts the database to version `to`: runs the down scripts newest first, removes their
 /// rows from `refinery_schema_history` (so a later `up` applies them again) and lowers
 /// golang-migrate's version to match, all in one transaction under the migrations'
-/// advisory lock. Either everything is reverted or nothing is.
+/// lock ([`super::Locked`]). Either everything is reverted or nothing is.
 pub async fn down(client: &mut Client, to: i32) -> Result<DownPlan, DbError> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
-        .await?;
-    let result = down_locked(client, to).await;
-    let unlocked = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
-        .await;
-    let plan = result?;
-    unlocked?;
-    Ok(plan)
-}
-
-async fn down_locked(client: &mut Client, to: i32) -> Result<DownPlan, DbError> {
-    let tx = client.transaction().await?;
+    let tx = super::Locked::begin(client).await?.0;
     let plan = plan_down(&tx, to).await?;
     if plan.reverts.is_empty() {
         return Ok(plan);
@@ -336,20 +327,21 @@ async fn down_locked(client: &mut Client, to: i32) -> Result<DownPlan, DbError> 
         tracing::info!(version = revert.version, "reverted migration");
     }
     if table_exists(&tx, "refinery_schema_history").await? {
-        tx.execute(
+        tx.execute_typed(
             "DELETE FROM refinery_schema_history WHERE version > $1",
-            &[&to],
+            &[(&to, Type::INT4)],
         )
         .await?;
     }
     match plan.golang_migrate_to {
         Some(0) => {
-            tx.execute("DELETE FROM schema_migrations", &[]).await?;
+            tx.execute_typed("DELETE FROM schema_migrations", &[])
+                .await?;
         }
         Some(version) => {
-            tx.execute(
+            tx.execute_typed(
                 "UPDATE schema_migrations SET version = $1, dirty = false",
-                &[&version],
+                &[(&version, Type::INT8)],
             )
             .await?;
         }
