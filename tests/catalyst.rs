@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::openapi::SendChecked;
 use common::{assert_seed_regions, fixture, TestDb, TestServer, SECRET, SEED_REGIONS};
 use leaderboard::{App, Config};
 use serde_json::{json, Value};
@@ -136,7 +137,7 @@ async fn regions(server: &TestServer) -> Value {
         .build()
         .expect("client")
         .get(server.url("/api/regions"))
-        .send()
+        .send_checked()
         .await
         .expect("GET /api/regions answers");
     assert_eq!(response.status().as_u16(), 200);

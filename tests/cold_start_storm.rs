@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::openapi::SendChecked;
 use common::{fixture, free_ports, spawn_function, wait_listening, Instance, TestDb};
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ async fn first_request(port: u16, path: &'static str) -> (u16, String) {
         client.get(&url)
     };
     let response = request
-        .send()
+        .send_checked()
         .await
         .unwrap_or_else(|e| panic!("{url}: {e}"));
     let status = response.status().as_u16();

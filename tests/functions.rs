@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::openapi::SendChecked;
 use common::{
     assert_seed_regions, fixture, free_ports, spawn_function, wait_listening, Instance, TestDb,
 };
@@ -24,14 +25,18 @@ async fn the_regions_and_health_functions_answer_over_http() {
     let health = start_function(env!("CARGO_BIN_EXE_health"), &db.url).await;
     let health_port = health.port;
 
-    let response = reqwest::get(format!("http://127.0.0.1:{regions_port}/api/regions"))
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{regions_port}/api/regions"))
+        .send_checked()
         .await
         .expect("regions function");
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     assert_seed_regions(&response.json().await.expect("JSON"));
 
-    let response = reqwest::get(format!("http://127.0.0.1:{health_port}/api/health"))
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{health_port}/api/health"))
+        .send_checked()
         .await
         .expect("health function");
     assert_eq!(response.status().as_u16(), 200);
@@ -43,7 +48,7 @@ async fn the_regions_and_health_functions_answer_over_http() {
             reqwest::Method::OPTIONS,
             format!("http://127.0.0.1:{regions_port}/api/regions"),
         )
-        .send()
+        .send_checked()
         .await
         .expect("preflight");
     assert_eq!(preflight.status().as_u16(), 204);
@@ -64,7 +69,7 @@ async fn a_post_to_the_post_stats_function_is_read_back_from_raw_stats() {
             leaderboard::auth::sign(common::SECRET, body.as_bytes()),
         )
         .body(body.clone())
-        .send()
+        .send_checked()
         .await
         .expect("post_stats function");
     assert_eq!(response.status().as_u16(), 200);
@@ -72,21 +77,23 @@ async fn a_post_to_the_post_stats_function_is_read_back_from_raw_stats() {
     let oversized = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{post_port}/api/post_stats"))
         .body(vec![b'{'; 2 * 1024 * 1024])
-        .send()
+        .send_checked()
         .await
         .expect("post_stats function");
     assert_eq!(oversized.status().as_u16(), 413);
 
     let orchestrator = fixture("stream-tester.json")["orchestrator"].clone();
-    let read: serde_json::Value = reqwest::get(format!(
-        "http://127.0.0.1:{raw_port}/api/raw_stats?orchestrator={}",
-        orchestrator.as_str().unwrap_or_default()
-    ))
-    .await
-    .expect("raw_stats function")
-    .json()
-    .await
-    .expect("JSON");
+    let read: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{raw_port}/api/raw_stats?orchestrator={}",
+            orchestrator.as_str().unwrap_or_default()
+        ))
+        .send_checked()
+        .await
+        .expect("raw_stats function")
+        .json()
+        .await
+        .expect("JSON");
     assert_eq!(
         read,
         serde_json::json!({"MDW": [fixture("stream-tester.json")]})

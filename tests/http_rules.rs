@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::openapi::SendChecked;
 use common::{assert_seed_regions, TestDb, TestServer};
 use leaderboard::{Config, Route};
 use std::time::Duration;
@@ -40,7 +41,7 @@ async fn every_route_answers_the_cors_preflight() {
         let path = format!("/api/{}", route.name());
         let response = client
             .request(reqwest::Method::OPTIONS, server.url(&path))
-            .send()
+            .send_checked()
             .await
             .expect("OPTIONS");
         assert_eq!(response.status().as_u16(), 204, "{path}");
@@ -70,7 +71,7 @@ async fn wrong_methods_get_405_with_allow_and_head_gets_no_body() {
         let response = client
             .request(method.clone(), server.url("/api/regions"))
             .body("{}")
-            .send()
+            .send_checked()
             .await
             .expect("request");
         assert_eq!(response.status().as_u16(), 405, "{method}");
@@ -84,7 +85,7 @@ async fn wrong_methods_get_405_with_allow_and_head_gets_no_body() {
     }
     let head = client
         .head(server.url("/api/regions"))
-        .send()
+        .send_checked()
         .await
         .expect("HEAD");
     assert_eq!(head.status().as_u16(), 200);
@@ -120,7 +121,7 @@ async fn oversized_bodies_get_413() {
     let response = reqwest::Client::new()
         .get(server.url("/api/regions"))
         .body(vec![b'x'; 2 * 1024 * 1024])
-        .send()
+        .send_checked()
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 413);
@@ -183,7 +184,7 @@ async fn a_query_slower_than_db_timeout_gives_503_not_a_hang() {
         .build()
         .expect("client")
         .get(server.url("/api/regions"))
-        .send()
+        .send_checked()
         .await
         .expect("an answer, not a client timeout");
     assert_eq!(response.status().as_u16(), 503);

@@ -424,3 +424,69 @@ async fn pipelines_lists_sorted_distinct_models_and_regions() {
         json!({"pipelines": [{"id": "text-to-image", "models": ["A", "B"], "regions": ["FRA"]}]})
     );
 }
+
+/// Fuzzing finding: a NUL in a query value reached PostgreSQL, which refuses it in text,
+/// and every read route answered 500. It is a 400 now, on each route that reads the value.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_in_a_parameter_is_a_400_on_every_read_route() {
+    let db = TestDb::new().await;
+    let server = TestServer::on(&db).await;
+    for (path, name) in [
+        ("/api/aggregated_stats?orchestrator=0x%00", "orchestrator"),
+        ("/api/aggregated_stats?region=FR%00A", "region"),
+        ("/api/aggregated_stats?model=m%00&pipeline=p", "model"),
+        ("/api/aggregated_stats?model=m&pipeline=%00", "pipeline"),
+        ("/api/raw_stats?orchestrator=%00", "orchestrator"),
+        ("/api/raw_stats?orchestrator=0xa&region=%00", "region"),
+        ("/api/raw_stats?orchestrator=0xa&pipeline=p%00", "pipeline"),
+        ("/api/pipelines?region=%00", "region"),
+        ("/api/top_ai_score?orchestrator=0xa%00", "orchestrator"),
+    ] {
+        let body = server.get_json(path, 400).await;
+        assert_eq!(
+            body,
+            json!({"error": format!("{name} must not contain NUL characters")}),
+            "{path}"
+        );
+    }
+    // A parameter the route does not read is not looked at.
+    server.get_json("/api/pipelines?model=%00", 200).await;
+}
+
+/// Fuzzing finding: `since`/`until` beyond PostgreSQL's timestamps (`until=-1e300`) made
+/// `to_timestamp` fail with 500. Such a bound is the same as none on its side.
+#[tokio::test(flavor = "multi_thread")]
+async fn times_beyond_postgresql_are_no_bound_on_their_side() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let stat = json!({"region": "FRA", "orchestrator": "0xfar", "success_rate": 1,
+                      "round_trip_time": 1, "seg_duration": 2});
+    post_all(&server, &[stat]).await;
+    let everything = server
+        .get_json("/api/aggregated_stats?since=-1e300&until=1e300", 200)
+        .await;
+    assert!(everything["0xfar"]["FRA"].is_object(), "{everything}");
+    for query in [
+        "since=-1e300&until=-1e300",
+        "until=-1e300",
+        "since=1e300",
+        "since=1e300&until=1e301",
+    ] {
+        let nothing = server
+            .get_json(&format!("/api/aggregated_stats?{query}"), 200)
+            .await;
+        assert_eq!(nothing, json!({}), "{query}");
+        let raw = server
+            .get_json(&format!("/api/raw_stats?orchestrator=0xfar&{query}"), 200)
+            .await;
+        assert_eq!(raw, json!({}), "{query}");
+        let pipelines = server
+            .get_json(&format!("/api/pipelines?{query}"), 200)
+            .await;
+        assert_eq!(pipelines, json!({"pipelines": []}), "{query}");
+    }
+    let raw = server
+        .get_json("/api/raw_stats?orchestrator=0xfar&since=-1e300", 200)
+        .await;
+    assert_eq!(raw["FRA"].as_array().map(Vec::len), Some(1));
+}

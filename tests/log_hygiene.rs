@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::openapi::SendChecked;
 use common::{fixture, TestDb};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,7 +124,7 @@ impl Function {
 /// Sends `request`, asserting the status.
 async fn expect(status: u16, what: &str, request: reqwest::RequestBuilder) {
     let response = request
-        .send()
+        .send_checked()
         .await
         .unwrap_or_else(|e| panic!("{what}: {e}"));
     let got = response.status().as_u16();

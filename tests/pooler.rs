@@ -59,7 +59,11 @@ async fn every_route_works_through_a_transaction_pooler() {
             let mut failures = Vec::new();
             for n in 0..POSTS_PER_CLIENT {
                 let i = client * POSTS_PER_CLIENT + n;
-                let template = if i.is_multiple_of(2) { &ai } else { &transcoding };
+                let template = if i.is_multiple_of(2) {
+                    &ai
+                } else {
+                    &transcoding
+                };
                 let response = server.post(body(template, i)).await;
                 let status = response.status().as_u16();
                 let text = response.text().await.unwrap_or_default();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::openapi::SendChecked;
 use common::{event_count, fixture, TestDb, TestServer, SECRET};
 use leaderboard::Config;
 use serde_json::{json, Value};
@@ -202,15 +203,15 @@ async fn every_validation_rule_refuses_with_400_and_stores_nothing() {
         ),
         (
             stat(json!({"round_trip_time": -1})).to_string().into(),
-            "round_trip_time must be 0 or more",
+            "round_trip_time must be between 0 and 1000000000",
         ),
         (
             stat(json!({"seg_duration": -0.5})).to_string().into(),
-            "seg_duration must be 0 or more",
+            "seg_duration must be between 0 and 1000000000",
         ),
         (
             stat(json!({"upload_time": -1})).to_string().into(),
-            "upload_time must be 0 or more",
+            "upload_time must be between 0 and 1000000000",
         ),
         (
             stat(json!({"segments_sent": -1})).to_string().into(),
@@ -355,7 +356,7 @@ async fn two_thousand_posts_over_32_connections_are_all_stored() {
                         .post(server.url("/api/post_stats"))
                         .header("authorization", signature)
                         .body(body)
-                        .send()
+                        .send_checked()
                         .await
                         .expect("post");
                     if response.status().as_u16() == 200 {
@@ -439,4 +440,28 @@ async fn numbers_round_trip_exactly() {
         assert_eq!(row["seg_duration"].as_f64(), Some(*v));
         assert_eq!(row["success_rate"].as_f64(), Some(0.30000000000000004));
     }
+}
+
+/// Fuzzing finding: two stats with a round_trip_time near the largest double were stored,
+/// and the leaderboard's sum over them overflowed in PostgreSQL, failing every
+/// aggregated_stats query of the window with 500. Times above 10⁹ s are refused now.
+#[tokio::test(flavor = "multi_thread")]
+async fn times_too_large_to_sum_are_refused_and_the_leaderboard_stays_up() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    for extra in [
+        json!({"round_trip_time": 1.5e308}),
+        json!({"seg_duration": 1e308}),
+        json!({"transcode_time": 1e300, "download_time": 1e300}),
+    ] {
+        let response = server.post(stat(extra.clone()).to_string()).await;
+        assert_refused(response, 400, "must be between 0 and 1000000000").await;
+    }
+    assert_eq!(event_count(&db).await, 0);
+    for _ in 0..2 {
+        let body = stat(json!({"round_trip_time": 1e9, "seg_duration": 1e9}));
+        assert_ok(server.post(body.to_string()).await).await;
+    }
+    let board = server.get_json("/api/aggregated_stats", 200).await;
+    assert_eq!(board["0xabc"]["FRA"]["success_rate"], json!(1.0));
 }

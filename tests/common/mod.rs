@@ -2,6 +2,8 @@
 //! one fresh database per test, and the service on a real HTTP port.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod openapi;
+
 use leaderboard::{server, App, Config};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -176,8 +178,9 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// GET `path`; the answer is checked against docs/openapi.json.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        reqwest::get(self.url(path))
+        openapi::send(reqwest::Client::new().get(self.url(path)))
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
@@ -200,7 +203,8 @@ impl TestServer {
         self.post_with(body, Some(&signature)).await
     }
 
-    /// POSTs `body` with the given `Authorization` header, or none.
+    /// POSTs `body` with the given `Authorization` header, or none; the answer is checked
+    /// against docs/openapi.json.
     pub async fn post_with(&self, body: Vec<u8>, authorization: Option<&str>) -> reqwest::Response {
         let mut request = reqwest::Client::new()
             .post(self.url("/api/post_stats"))
@@ -209,7 +213,7 @@ impl TestServer {
         if let Some(value) = authorization {
             request = request.header("authorization", value);
         }
-        request.send().await.expect("POST post_stats")
+        openapi::send(request).await.expect("POST post_stats")
     }
 
     /// GET `path`, asserting the status, and the JSON body.

@@ -20,6 +20,10 @@
 //!   anything that overflows to infinity (`1e999`) are refused.
 //! - `job_type` is case-sensitive (`transcoding` or `ai`, the names of the `job_types`
 //!   table).
+//! - A value the route reads must not contain NUL (PostgreSQL text can not hold it, so
+//!   nothing stored can match it): 400 `<name> must not contain NUL characters`.
+//! - A time beyond PostgreSQL's timestamps (before 4713 BC, after 294276 AD) is the same
+//!   as no bound on that side, since nothing stored lies there.
 
 use std::time::Duration;
 
@@ -27,6 +31,23 @@ use crate::error::ApiError;
 
 /// How many characters of a refused value an error message repeats.
 const ECHO_CHARS: usize = 64;
+
+/// Unix seconds a day inside PostgreSQL's first and last timestamps (julian day 0 and the
+/// start of 294277): `to_timestamp` refuses anything beyond them, so a bound out there is
+/// replaced by an infinite one, which means the same as no stored time lies past it.
+const TIMESTAMP_MIN: f64 = -210_866_803_200.0 + 86_400.0;
+const TIMESTAMP_MAX: f64 = 9_224_318_016_000.0 - 86_400.0;
+
+/// `seconds`, or the infinity on its side when PostgreSQL can not represent it.
+fn representable(seconds: f64) -> f64 {
+    if seconds < TIMESTAMP_MIN {
+        f64::NEG_INFINITY
+    } else if seconds > TIMESTAMP_MAX {
+        f64::INFINITY
+    } else {
+        seconds
+    }
+}
 
 /// The job type of a query; [`JobType::as_str`] is its name in the `job_types` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,10 +74,11 @@ pub struct Window {
 }
 
 impl Window {
-    /// `[now − default_window, now]`.
+    /// `[now − default_window, now]` (a window reaching past PostgreSQL's first timestamp
+    /// has no lower bound).
     pub fn default_at(now: f64, default_window: Duration) -> Window {
         Window {
-            since: Some(now - default_window.as_secs_f64()),
+            since: Some(representable(now - default_window.as_secs_f64())),
             until: now,
         }
     }
@@ -136,6 +158,14 @@ impl Params {
         let raw = Raw::decode(query);
         let since = parse_time("since", raw.since.as_deref())?;
         let until = parse_time("until", raw.until.as_deref())?;
+        for (name, value) in [
+            ("orchestrator", &raw.orchestrator),
+            ("region", &raw.region),
+            ("model", &raw.model),
+            ("pipeline", &raw.pipeline),
+        ] {
+            no_nul(name, value)?;
+        }
         let model = exact(raw.model);
         let pipeline = exact(raw.pipeline);
         let ai_filter = model.is_some() || pipeline.is_some();
@@ -205,6 +235,7 @@ impl Params {
         let raw = Raw::decode(query);
         let since = parse_time("since", raw.since.as_deref())?;
         let until = parse_time("until", raw.until.as_deref())?;
+        no_nul("region", &raw.region)?;
         Ok(Params {
             orchestrator: None,
             region: region(raw.region),
@@ -218,10 +249,15 @@ impl Params {
     }
 
     /// `/api/top_ai_score`: only `orchestrator` (absent → the route answers `{}`), in the
-    /// default window; the job type is `ai`. Never fails.
-    pub fn top_ai_score(query: Option<&str>, now: f64, default_window: Duration) -> Params {
+    /// default window; the job type is `ai`. Fails only on a NUL in `orchestrator`.
+    pub fn top_ai_score(
+        query: Option<&str>,
+        now: f64,
+        default_window: Duration,
+    ) -> Result<Params, ApiError> {
         let raw = Raw::decode(query);
-        Params {
+        no_nul("orchestrator", &raw.orchestrator)?;
+        Ok(Params {
             orchestrator: orchestrator(raw.orchestrator),
             region: None,
             model: None,
@@ -230,7 +266,7 @@ impl Params {
             since: None,
             until: None,
             window: Window::default_at(now, default_window),
-        }
+        })
     }
 
     /// True when the window is empty (`since > until`): answer with no data.
@@ -320,6 +356,17 @@ fn exact(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
+/// PostgreSQL text can not hold NUL: refused here rather than failing the query.
+fn no_nul(name: &str, value: &Option<String>) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.contains('\0') => Err(ApiError::BadRequest(format!(
+            "{name} must not contain NUL characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Unix seconds as given, out-of-range values made infinite (see [`representable`]).
 fn parse_time(name: &str, value: Option<&str>) -> Result<Option<f64>, ApiError> {
     let Some(value) = value else { return Ok(None) };
     let text = value.trim();
@@ -332,7 +379,7 @@ fn parse_time(name: &str, value: Option<&str>) -> Result<Option<f64>, ApiError> 
         .bytes()
         .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'-' | b'e' | b'E'));
     match text.parse::<f64>() {
-        Ok(seconds) if plain && seconds.is_finite() => Ok(Some(seconds)),
+        Ok(seconds) if plain && seconds.is_finite() => Ok(Some(representable(seconds))),
         _ => Err(ApiError::BadRequest(format!(
             "invalid {name}: {}",
             echo(value)
@@ -647,12 +694,57 @@ mod tests {
 
     #[test]
     fn top_ai_score_reads_orchestrator_only() {
-        let params = Params::top_ai_score(Some("orchestrator=+0xAB+&since=bad&model=m"), NOW, DAY);
+        let params =
+            Params::top_ai_score(Some("orchestrator=+0xAB+&since=bad&model=m%00"), NOW, DAY)
+                .unwrap();
         assert_eq!(params.orchestrator.as_deref(), Some("0xab"));
         assert_eq!(params.window, Window::default_at(NOW, DAY));
         assert_eq!(params.job_type, JobType::Ai);
         assert_eq!(params.model, None);
-        assert_eq!(Params::top_ai_score(None, NOW, DAY).orchestrator, None);
+        assert_eq!(
+            Params::top_ai_score(None, NOW, DAY).unwrap().orchestrator,
+            None
+        );
+        assert_eq!(
+            message(Params::top_ai_score(Some("orchestrator=0x%00"), NOW, DAY)),
+            "orchestrator must not contain NUL characters"
+        );
+    }
+
+    #[test]
+    fn nul_is_refused_in_the_values_a_route_reads() {
+        for name in ["orchestrator", "region", "model", "pipeline"] {
+            assert_eq!(
+                parse_err(&format!("{name}=a%00b&pipeline=p&model=m")),
+                format!("{name} must not contain NUL characters")
+            );
+        }
+        assert_eq!(
+            message(Params::pipelines(Some("region=%00"), NOW, DAY)),
+            "region must not contain NUL characters"
+        );
+        // Parameters a route does not read are not looked at.
+        assert!(Params::pipelines(Some("orchestrator=%00&model=%00"), NOW, DAY).is_ok());
+    }
+
+    #[test]
+    fn times_beyond_postgresql_are_unbounded() {
+        let params = parse("since=-1e300&until=1e300");
+        assert_eq!(
+            (params.since, params.until),
+            (Some(f64::NEG_INFINITY), Some(f64::INFINITY))
+        );
+        assert!(!params.is_empty());
+        let params = parse("until=-1e300");
+        assert_eq!(params.window.until, f64::NEG_INFINITY);
+        let params = parse("since=1e300");
+        assert!(params.is_empty());
+        // The first and last representable days are kept as they are.
+        for t in [-210_000_000_000.0, 9_000_000_000_000.0, 0.0, NOW] {
+            assert_eq!(parse(&format!("since={t}")).since, Some(t));
+        }
+        let ages = Window::default_at(NOW, Duration::from_secs(u64::MAX));
+        assert_eq!(ages.since, Some(f64::NEG_INFINITY));
     }
 
     #[test]

@@ -8,6 +8,11 @@ use serde_json::{Map, Number, Value};
 /// `events.orchestrator` is VARCHAR(56).
 pub const ORCHESTRATOR_MAX_CHARS: usize = 56;
 
+/// Upper bound of the times in seconds (`round_trip_time`, `seg_duration`, …), about 31
+/// years. The read path sums them in double precision: a few values near the largest
+/// double overflow that sum and would fail every leaderboard query of their window.
+pub const SECONDS_MAX: f64 = 1e9;
+
 /// The body as the job testers send it. Numbers stay `serde_json::Number` so that what is
 /// stored is exactly what was sent (the AI tester's integer `success_rate` stays `1`).
 /// Unknown fields are ignored.
@@ -94,16 +99,13 @@ fn required<T>(field: &str, value: Option<T>) -> Result<T, ApiError> {
     value.ok_or_else(|| bad(format!("{field} is required")))
 }
 
-/// A number ≥ 0 (and ≤ `max` when given).
-fn non_negative(field: &str, n: &Number, max: Option<f64>) -> Result<(), ApiError> {
+/// A number with 0 ≤ x ≤ `max`.
+fn between(field: &str, n: &Number, max: f64) -> Result<(), ApiError> {
     let v = n
         .as_f64()
         .ok_or_else(|| bad(format!("{field} is not a number")))?;
-    if v.is_nan() || v < 0.0 || max.is_some_and(|m| v > m) {
-        return Err(match max {
-            Some(m) => bad(format!("{field} must be between 0 and {m}, got {n}")),
-            None => bad(format!("{field} must be 0 or more, got {n}")),
-        });
+    if v.is_nan() || v < 0.0 || v > max {
+        return Err(bad(format!("{field} must be between 0 and {max}, got {n}")));
     }
     Ok(())
 }
@@ -143,9 +145,9 @@ impl Body {
         }
         no_nul("orchestrator", &orchestrator)?;
         let success_rate = required("success_rate", self.success_rate)?;
-        non_negative("success_rate", &success_rate, Some(1.0))?;
+        between("success_rate", &success_rate, 1.0)?;
         let round_trip_time = required("round_trip_time", self.round_trip_time)?;
-        non_negative("round_trip_time", &round_trip_time, None)?;
+        between("round_trip_time", &round_trip_time, SECONDS_MAX)?;
         if let Some(t) = &self.timestamp {
             integer("timestamp", t, false)?;
         }
@@ -156,7 +158,7 @@ impl Body {
             ("transcode_time", &self.transcode_time),
         ] {
             if let Some(n) = value {
-                non_negative(field, n, None)?;
+                between(field, n, SECONDS_MAX)?;
             }
         }
         for (field, value) in [
@@ -336,7 +338,15 @@ mod tests {
             ),
             (
                 json!({"region": "FRA", "orchestrator": "o", "success_rate": 1, "round_trip_time": -1}),
-                "round_trip_time must be 0 or more",
+                "round_trip_time must be between 0 and 1000000000",
+            ),
+            (
+                json!({"region": "FRA", "orchestrator": "o", "success_rate": 1, "round_trip_time": 1.5e308}),
+                "round_trip_time must be between 0 and 1000000000, got 1.5e+308",
+            ),
+            (
+                json!({"region": "FRA", "orchestrator": "o", "success_rate": 1, "round_trip_time": 1, "upload_time": 1000000000.5}),
+                "upload_time must be between 0 and 1000000000",
             ),
             (
                 json!({"region": "FRA", "orchestrator": "o", "success_rate": 1, "round_trip_time": 1, "timestamp": 1.5}),
@@ -344,7 +354,7 @@ mod tests {
             ),
             (
                 json!({"region": "FRA", "orchestrator": "o", "success_rate": 1, "round_trip_time": 1, "seg_duration": -2}),
-                "seg_duration must be 0 or more",
+                "seg_duration must be between 0 and 1000000000",
             ),
             (
                 json!({"region": "FRA", "orchestrator": "o", "success_rate": 1, "round_trip_time": 1, "segments_sent": -2}),

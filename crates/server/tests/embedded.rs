@@ -1,6 +1,12 @@
 //! The README's run command: `leaderboard` with no POSTGRES starts its own database,
 //! serves the API, stops cleanly on SIGTERM and keeps its data for the next start.
 
+// Every answer is also checked against docs/openapi.json.
+#[allow(dead_code)] // the harness's other helpers
+#[path = "../../../tests/common/openapi.rs"]
+mod openapi;
+
+use openapi::SendChecked;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -70,7 +76,9 @@ async fn without_postgres_the_server_runs_its_own_database_and_keeps_the_data() 
 
     let (server, url, secret) = start(&data, port).await;
     assert!(url.starts_with("postgres://"), "{url}");
-    let regions: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/regions"))
+    let regions: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/regions"))
+        .send_checked()
         .await
         .expect("regions")
         .json()
@@ -83,7 +91,7 @@ async fn without_postgres_the_server_runs_its_own_database_and_keeps_the_data() 
         .post(format!("http://127.0.0.1:{port}/api/post_stats"))
         .header("authorization", signature)
         .body(body)
-        .send()
+        .send_checked()
         .await
         .expect("post");
     assert_eq!(
@@ -91,7 +99,9 @@ async fn without_postgres_the_server_runs_its_own_database_and_keeps_the_data() 
         200,
         "the generated secret signs posts"
     );
-    let missing = reqwest::get(format!("http://127.0.0.1:{port}/nothing/here"))
+    let missing = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/nothing/here"))
+        .send_checked()
         .await
         .expect("404");
     assert_eq!(missing.status().as_u16(), 404);
@@ -115,7 +125,9 @@ async fn without_postgres_the_server_runs_its_own_database_and_keeps_the_data() 
 
     let (server, _, second_secret) = start(&data, port).await;
     assert_ne!(secret, second_secret, "a new secret for every run");
-    let regions: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/api/regions"))
+    let regions: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/regions"))
+        .send_checked()
         .await
         .expect("regions")
         .json()

@@ -11,7 +11,7 @@ use serde_json::json;
 pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
     let now = crate::now();
     let window = app.config.start_time_window;
-    let params = Params::top_ai_score(request.uri().query(), now, window);
+    let params = Params::top_ai_score(request.uri().query(), now, window)?;
     let Some(orchestrator) = params.orchestrator.clone() else {
         return http::json(&json!({}));
     };
@@ -22,7 +22,7 @@ pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
     };
     // Scored as /api/aggregated_stats scores that model and pipeline: default window,
     // the median over every region and orchestrator.
-    let mut scope = Params::top_ai_score(None, now, window);
+    let mut scope = Params::top_ai_score(None, now, window)?;
     scope.model = Some(model.clone());
     scope.pipeline = Some(pipeline.clone());
     let median = store::median_round_trip(&app.db, &scope).await?;
