@@ -82,9 +82,43 @@ impl TestDb {
     }
 }
 
+/// Installs Debian's `pgbouncer` package once when no PgBouncer is found, so `cargo test`
+/// works on a machine that has PostgreSQL but not PgBouncer (apt-get needs root).
+fn ensure_pgbouncer() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = INSTALLED.get_or_init(|| {
+        if localpg::PgBouncer::installed() {
+            return Ok(());
+        }
+        eprintln!("PgBouncer not found: installing Debian's pgbouncer package (apt-get)");
+        let apt = |args: &[&str]| {
+            std::process::Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let install = ["install", "-y", "-qq", "pgbouncer"];
+        if apt(&install) || (apt(&["update", "-qq"]) && apt(&install)) {
+            Ok(())
+        } else {
+            Err(
+                "PgBouncer is needed and could not be installed: run `apt-get install \
+                 pgbouncer` as root, or set PGBOUNCER to its binary"
+                    .to_string(),
+            )
+        }
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 /// PgBouncer in transaction mode in front of the test server, with `pool_size` server
 /// connections per database.
 pub fn pooler(pool_size: u32) -> localpg::PgBouncer {
+    ensure_pgbouncer();
     let config: tokio_postgres::Config = shared().admin_url.parse().expect("admin URL");
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),

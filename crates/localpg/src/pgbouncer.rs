@@ -61,6 +61,11 @@ impl PgBouncer {
         Err(last.unwrap_or(Error::NotRunning))
     }
 
+    /// Whether a PgBouncer binary can be found (`PGBOUNCER`, Debian's path, `PATH`).
+    pub fn installed() -> bool {
+        find_binary().is_ok()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
