@@ -137,6 +137,53 @@ async fn a_fresh_database_is_migrated_and_serves_the_26_seed_regions() {
     );
 }
 
+/// Whether `table` exists in `db`.
+async fn exists(db: &TestDb, table: &str) -> bool {
+    db.client()
+        .await
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .expect("to_regclass")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_migration_leaves_nothing_behind_and_the_next_request_retries() {
+    let db = TestDb::new().await;
+    // V4 creates ai_round_trips; an object of that name makes V4 fail after V1-V3 ran.
+    db.client()
+        .await
+        .batch_execute("CREATE TABLE ai_round_trips (x int)")
+        .await
+        .expect("conflicting table");
+    let server = TestServer::on(&db).await;
+    let body = server.get_json("/api/regions", 503).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ai_round_trips"),
+        "{body}"
+    );
+    // One transaction: V1-V3 and refinery's own table were rolled back with V4.
+    for table in [
+        "refinery_schema_history",
+        "events",
+        "regions",
+        "event_buckets",
+    ] {
+        assert!(!exists(&db, table).await, "{table} was left behind");
+    }
+
+    db.client()
+        .await
+        .batch_execute("DROP TABLE ai_round_trips")
+        .await
+        .expect("drop");
+    assert_seed_regions(&server.get_json("/api/regions", 200).await);
+    assert_eq!(history(&db).await, all_versions());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn running_the_migrations_twice_changes_nothing() {
     let db = TestDb::new().await;
