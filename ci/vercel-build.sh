@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# `vercel build`, offline, and a check of what it produced (run by .ci/run after the tests;
-# runs alone too: `bash ci/vercel-build.sh`).
+# The prebuilt path: `vercel build` in the working tree, offline, and a check of what it
+# produced and of what `vercel deploy --prebuilt` would upload (run by .ci/run after the
+# tests; runs alone too: `bash ci/vercel-build.sh`).
 #
 # Builds with the official Rust builder of the pinned Vercel CLI, as on Vercel's build
-# image (VERCEL_BUILD_IMAGE=1: plain `cargo build --release --bin <name>`), from a
-# hand-written .vercel/project.json (no login, no API: the CLI retries the API and carries
-# on). A missing project.json makes `vercel build` build nothing and still exit 0, so
-# everything is judged from .vercel/output, never from the exit code:
+# image (VERCEL_BUILD_IMAGE=1: plain `cargo build --release --bin <name>`, into this
+# checkout's target/), from a hand-written .vercel/project.json (no login, no API: the CLI
+# retries the API and carries on). A missing project.json makes `vercel build` build
+# nothing and still exit 0, so everything is judged from .vercel/output, never from the
+# exit code (checks in ci/vercel-output.sh):
 #   - one function per file in api/ (api/<name>.rs -> functions/api/<name>.func), no other;
 #   - each .vc-config.json: runtime and handler `executable`, memory 128, maxDuration 300;
-#   - each referenced binary exists, is not hidden by .vercelignore (a prebuilt deploy
-#     would silently leave it out), starts the way Vercel starts it (VERCEL_DEV_PORT) and
-#     answers over HTTP against a throwaway PostgreSQL: /_vercel/ping 200, its own route
-#     below 500 (a 503 would mean no database), /api/health 200 with postgres ok;
-#   - nothing at all is published as a static file (no Cargo.toml, sources, .env*,
-#     migrations, tests ...: .vercelignore keeps them out).
+#   - each referenced binary exists and is in what `vercel deploy --prebuilt` would upload
+#     (the CLI's own list: a binary that .vercelignore matches is silently left out);
+#   - the static output is exactly public/ as it is on disk: the same files, byte for
+#     byte, and no *.rs, *.toml, *.sql, *.lock or .env* (no Cargo.toml, sources, tests ...);
+#   - each binary starts the way Vercel starts it (VERCEL_DEV_PORT) and answers over HTTP
+#     against a throwaway PostgreSQL: /_vercel/ping 200, its own route below 500 (a 503
+#     would mean no database), /api/health 200 with postgres ok.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 source ci/common.sh
+source ci/vercel-output.sh
 
 install_tools
 
@@ -32,8 +36,7 @@ if [ -e .vercel/project.json ]; then
 else
   on_exit "rm -f '$ROOT/.vercel/project.json'"
 fi
-printf '%s\n' '{"projectId":"prj_leaderboard_ci_offline","orgId":"team_leaderboard_ci_offline","settings":{"framework":null}}' \
-  >.vercel/project.json
+link_offline "$ROOT"
 
 # --- build -------------------------------------------------------------------------------
 rm -rf .vercel/output
@@ -51,146 +54,30 @@ echo "---"
 
 [ -f .vercel/output/config.json ] || fail ".vercel/output/config.json missing"
 
-# --- one function per file in api/ ---------------------------------------------------------
-problems=()
-mapfile -t sources < <(cd api && find . -type f | sed 's|^\./||' | LC_ALL=C sort)
-[ ${#sources[@]} -gt 0 ] || fail "api/ holds no files"
-expected=()
-for f in "${sources[@]}"; do
-  case $f in
-    *.rs) expected+=("${f%.rs}") ;;
-    *) problems+=("api/$f is not a Rust file: every file in api/ must be a function") ;;
-  esac
-done
-mapfile -t built < <(cd .vercel/output/functions/api 2>/dev/null &&
-  find . -type d -name '*.func' | sed 's|^\./||; s|\.func$||' | LC_ALL=C sort)
-for name in "${expected[@]}"; do
-  [[ " ${built[*]} " == *" $name "* ]] || problems+=("api/$name.rs has no function (.vercel/output/functions/api/$name.func)")
-done
-for name in "${built[@]}"; do
-  [[ " ${expected[*]} " == *" $name "* ]] || problems+=("function api/$name.func has no api/$name.rs")
-done
+# --- the functions, the static output, the prebuilt upload -------------------------------
+check_functions "$ROOT"
+check_static "$ROOT" "$ROOT/public"
 
-# --- each function's config ---------------------------------------------------------------
-# Prints "name<TAB>binary path (relative to the repository)" per function, or problems.
-configs=$(node -e '
-  const fs = require("fs"), path = require("path");
-  let bad = 0;
-  for (const name of process.argv.slice(1)) {
-    const file = `.vercel/output/functions/api/${name}.func/.vc-config.json`;
-    let c;
-    try { c = JSON.parse(fs.readFileSync(file, "utf8")); }
-    catch (e) { console.log(`PROBLEM\t${file}: ${e.message}`); bad++; continue; }
-    const want = { runtime: "executable", handler: "executable", memory: 128, maxDuration: 300 };
-    for (const [k, v] of Object.entries(want))
-      if (c[k] !== v) { console.log(`PROBLEM\t${file}: ${k} is ${JSON.stringify(c[k])}, want ${JSON.stringify(v)}`); bad++; }
-    const bin = c.filePathMap && c.filePathMap.executable;
-    if (typeof bin !== "string") { console.log(`PROBLEM\t${file}: no filePathMap.executable`); bad++; continue; }
-    if (path.isAbsolute(bin) || bin.startsWith("..")) { console.log(`PROBLEM\t${file}: binary ${bin} is outside the repository (a prebuilt deploy would not upload it)`); bad++; continue; }
-    console.log(`${name}\t${bin}`);
-  }
-' "${built[@]}")
-declare -A binary=()
-while IFS=$'\t' read -r name bin; do
-  [ -n "$name" ] || continue
-  if [ "$name" = PROBLEM ]; then problems+=("$bin"); continue; fi
-  if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then
-    problems+=("api/$name: binary $bin missing or not executable")
-    continue
-  fi
-  [ "$(basename "$bin")" = "$(basename "$name")" ] || problems+=("api/$name: binary is $bin, not named after the function")
-  binary[$name]=$bin
-done <<<"$configs"
-
-# --- .vercelignore must not hide a binary (`vercel deploy --prebuilt` drops them) --------
-if [ -f .vercelignore ] && [ ${#binary[@]} -gt 0 ]; then
-  scratch=$(mktemp -d)
-  on_exit "rm -rf '$scratch'"
-  git init -q "$scratch"
-  cp .vercelignore "$scratch/.gitignore"
-  for name in "${!binary[@]}"; do
-    mkdir -p "$scratch/$(dirname "${binary[$name]}")"
-    : >"$scratch/${binary[$name]}"
-    if git -C "$scratch" -c core.ignorecase=true check-ignore -q --no-index "${binary[$name]}"; then
-      problems+=(".vercelignore hides ${binary[$name]}: \`vercel deploy --prebuilt\` would upload api/$name without its binary")
-    fi
-  done
-  for f in "${sources[@]}"; do
-    mkdir -p "$scratch/api/$(dirname "$f")"
-    : >"$scratch/api/$f"
-    if git -C "$scratch" -c core.ignorecase=true check-ignore -q --no-index "api/$f"; then
-      problems+=(".vercelignore hides api/$f: Vercel would not see the function")
-    fi
-  done
+# `vercel deploy --prebuilt` uploads .vercel/output and the files its configs point at,
+# less what .vercelignore matches: every binary must be in that list.
+uploads=$(mktemp)
+on_exit "rm -f '$uploads'"
+vercel_files prebuilt "$ROOT" >"$uploads" || fail "listing the prebuilt upload with the Vercel CLI"
+missing=()
+for name in "${FUNCTIONS[@]}"; do
+  rel=${BINARY[$name]#"$ROOT/"}
+  grep -qxF -- "$rel" "$uploads" ||
+    missing+=("\`vercel deploy --prebuilt\` would upload api/$name without its binary $rel (.vercelignore matches it?)")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  printf '  - %s\n' "${missing[@]}" >&2
+  fail "${#missing[@]} binar(y/ies) missing from the prebuilt upload"
 fi
+log "the prebuilt upload ($(wc -l <"$uploads") files) holds every binary"
 
-# --- nothing published as a static file ------------------------------------------------
-if [ -d .vercel/output/static ]; then
-  mapfile -t statics < <(cd .vercel/output/static && find . -mindepth 1 \( -type f -o -type l \) | sed 's|^\./||' | LC_ALL=C sort)
-  for f in "${statics[@]}"; do
-    case ${f##*/} in
-      Cargo.toml | Cargo.lock | *.rs | .env* | *.sql) what="source or secret" ;;
-      *) what="file" ;;
-    esac
-    case $f in migrations/* | tests/* | crates/* | target/*) what="source or build" ;; esac
-    problems+=("published as a static file ($what): $f (exclude it in .vercelignore)")
-  done
-fi
-
-# --- binaries built for Vercel's image (informational) ---------------------------------
-# Vercel's build image is Amazon Linux 2023 (glibc 2.34); a binary needing a newer glibc
-# symbol would not start there.
-for name in "${!binary[@]}"; do
-  need=$(objdump -T "${binary[$name]}" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -u -V | tail -n 1 || true)
-  [ -n "$need" ] && log "api/$name needs ${need/_/ } at most"
-  break
-done
-
-if [ ${#problems[@]} -gt 0 ]; then
-  printf '  - %s\n' "${problems[@]}" >&2
-  fail "${#problems[@]} problem(s) in .vercel/output"
-fi
-log "${#expected[@]} functions, configs as vercel.json says, no static files"
-
-# --- start every binary the way Vercel does, against a throwaway database ----------------
-start_postgres
-SECRET=ci-build-check-secret
-declare -A pids=() ports=() outs=()
-for name in "${expected[@]}"; do
-  port=$(free_port)
-  out=$(mktemp)
-  on_exit "rm -f '$out'"
-  # All at once: cold starts racing for the migrations, as on a fresh deployment.
-  env -u VERCEL_IPC_PATH VERCEL_DEV_PORT="$port" POSTGRES="$POSTGRES_URL" SECRET="$SECRET" \
-    LOG_LEVEL=warn "${binary[$name]}" >"$out" 2>&1 </dev/null &
-  pids[$name]=$!
-  ports[$name]=$port
-  outs[$name]=$out
-  on_exit "stop_process ${pids[$name]} 5"
-done
-body=$(mktemp)
-on_exit "rm -f '$body'"
-for name in "${expected[@]}"; do
-  port=${ports[$name]}
-  wait_for_line "${outs[$name]}" "Dev server listening: $port" 60 || {
-    cat "${outs[$name]}" >&2
-    fail "${binary[$name]} did not print 'Dev server listening: $port' within 60 s"
-  }
-  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$port/_vercel/ping") || true
-  [ "$status" = 200 ] || fail "api/$name: /_vercel/ping answered $status"
-  status=$(curl -s -o "$body" -w '%{http_code}' --max-time 60 "http://127.0.0.1:$port/api/$name") || true
-  case $status in
-    [234]??) ;;
-    *)
-      cat "$body" "${outs[$name]}" >&2
-      fail "api/$name: GET /api/$name answered $status (503: the database is not reachable)"
-      ;;
-  esac
-  if [ "$name" = health ]; then
-    [ "$status" = 200 ] || { cat "$body" >&2; fail "GET /api/health answered $status"; }
-    json_check "$body" 'b.postgres && b.postgres.ok === true' || fail "/api/health: $(cat "$body")"
-  fi
-  log "api/$name: started from ${binary[$name]}, GET /api/$name -> $status"
-done
-[ -n "${ports[health]:-}" ] || fail "no api/health.rs: nothing to check the database with"
+# Vercel's runtime is Amazon Linux 2023 (glibc 2.34): a binary needing a newer glibc
+# symbol would not start there. Built with the machine's own glibc here (informational;
+# ci/vercel-zigbuild.sh checks the cross-compiled build against 2.34).
+report_glibc
+answer_health
 log "vercel build check passed ($((SECONDS - started)) s)"
