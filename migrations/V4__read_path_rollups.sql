@@ -4,6 +4,14 @@
 -- service, the original Go service during a cut-over, an operator's SQL — are counted.
 -- Everything here is additive: `events`, `regions`, `job_types` and `event_details` are
 -- unchanged.
+--
+-- Online: this migration is quick schema work only, so it never holds up writers of a live
+-- database for more than a moment (creating the triggers waits for the inserts in flight and
+-- holds inserts off until it commits, milliseconds). The events already stored are counted
+-- afterwards, outside any long transaction, by `leaderboard_backfill_step()` in bounded
+-- steps (driven by `leaderboard migrate up`, or in the background by the service); until a
+-- row is counted, the reads take it from `events` directly. On a large table the raw_stats
+-- index is built with CREATE INDEX CONCURRENTLY by the same driver.
 
 -- A payload field as a number, as CAST(payload->>'x' AS FLOAT) reads it, but NULL
 -- instead of an error for a value that is not numeric.
@@ -91,61 +99,36 @@ CREATE TABLE ai_round_trips
 CREATE INDEX idx_ai_round_trips_pipeline ON ai_round_trips (pipeline, model, event_time)
     INCLUDE (region_id, round_trip_time);
 
--- raw_stats reads one orchestrator's newest events of some regions.
-CREATE INDEX idx_events_orchestrator_region_time ON events (orchestrator, region_id, event_time);
 
--- Adds (sign 1) or removes (sign -1) events: appends their sums, one 600 s row per
--- bucket and group.
-CREATE FUNCTION leaderboard_apply(changed events[], sign integer) RETURNS void
-    LANGUAGE plpgsql AS
-$$
-BEGIN
-    INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
-                                      events, success_rate, round_trip_time, seg_duration)
-    SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
-           c.region_id, c.orchestrator,
-           COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
-           sign * count(*),
-           sign * sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
-           sign * sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
-           sign * sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
-    FROM unnest(changed) AS c
-    WHERE c.region_id IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5;
-
-    INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
-    SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
-           c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', sign * count(*)
-    FROM unnest(changed) AS c
-    WHERE c.region_id IS NOT NULL
-      AND c.payload ->> 'model' IS NOT NULL
-      AND c.payload ->> 'pipeline' IS NOT NULL
-    GROUP BY 1, 2, 3, 4;
-
-    IF sign < 0 THEN
-        DELETE FROM ai_round_trips WHERE event_id IN (SELECT c.id FROM unnest(changed) AS c);
-    ELSE
-        INSERT INTO ai_round_trips (event_id, event_time, region_id, model, pipeline, round_trip_time)
-        SELECT c.id, c.event_time, c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline',
-               leaderboard_number(c.payload -> 'round_trip_time')
-        FROM unnest(changed) AS c
-        WHERE c.region_id IS NOT NULL
-          AND c.payload ->> 'model' IS NOT NULL
-          AND c.payload ->> 'pipeline' IS NOT NULL
-          AND leaderboard_number(c.payload -> 'success_rate') = 1
-          AND leaderboard_number(c.payload -> 'round_trip_time') <> 0;
-    END IF;
-END
-$$;
+-- How far the counting of the events stored before this migration has got. Events with
+-- `id <= pending_through` are not in the rollups yet (the reads take them from `events`);
+-- NULL: every event is counted. Steps count from the highest id down, so the recent events
+-- that most windows cover are counted first.
+CREATE TABLE leaderboard_backfill
+(
+    singleton       boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    pending_through integer,
+    -- The ids left to count run from floor_id (exclusive) to pending_through; at the start
+    -- they ran up to high_id. Progress is reported in ids of that range.
+    floor_id        bigint      NOT NULL,
+    high_id         bigint      NOT NULL,
+    rows_done       bigint      NOT NULL DEFAULT 0,
+    started_at      timestamptz NOT NULL DEFAULT now(),
+    completed_at    timestamptz
+);
 
 -- Moves the appended rows into the buckets of their group, for each span
 -- (every span is a multiple of 600 s, so a 600 s bucket lies within one bucket of each;
 -- bucket starts are positive, so integer division floors). One compaction
 -- at a time (others skip); rows of transactions not yet committed wait for the next one.
--- The sums do not change, only how many rows hold them.
+-- The sums do not change, only how many rows hold them. A large compaction (a bulk load,
+-- the backfill's last steps) refreshes the planner's statistics of the rollups at once,
+-- so the first reads after it already get the plan the new sizes call for.
 CREATE FUNCTION leaderboard_compact() RETURNS void
     LANGUAGE plpgsql AS
 $$
+DECLARE
+    moved bigint;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(5497451852596) THEN
         RETURN;
@@ -164,6 +147,7 @@ BEGIN
             success_rate    = b.success_rate + EXCLUDED.success_rate,
             round_trip_time = b.round_trip_time + EXCLUDED.round_trip_time,
             seg_duration    = b.seg_duration + EXCLUDED.seg_duration;
+    GET DIAGNOSTICS moved = ROW_COUNT;
 
     WITH appended AS (DELETE FROM pipeline_bucket_appends RETURNING *)
     INSERT INTO pipeline_buckets AS b (span, bucket, region_id, model, pipeline, events)
@@ -174,27 +158,186 @@ BEGIN
     ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (span, bucket, region_id, model, pipeline) DO UPDATE
         SET events = b.events + EXCLUDED.events;
+
+    IF moved >= 20000 THEN
+        ANALYZE event_buckets, pipeline_buckets, ai_round_trips;
+    END IF;
 END
 $$;
 
+-- Keeps the rollups in step with every statement on `events`. It reads the statement's
+-- transition tables directly (no arrays: statements of any size, spilling to disk as
+-- needed) and appends one 600 s row per bucket and group; rows the backfill has not
+-- counted yet are left to it.
 CREATE FUNCTION leaderboard_events_changed() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
 DECLARE
-    changed events[];
+    pending  integer;
+    touches  boolean := false;
+    appended bigint  := 0;
+    groups   bigint;
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM leaderboard_apply(ARRAY(SELECT o::events FROM old_rows AS o), -1);
+    -- While the backfill runs, a statement touching rows it has not passed yet decides
+    -- which of them are counted under a share lock on its state: a step in progress
+    -- finishes first, and no step starts until this transaction ends.
+    SELECT b.pending_through INTO pending FROM leaderboard_backfill b;
+    IF pending IS NOT NULL THEN
+        IF TG_OP <> 'INSERT' THEN
+            touches := EXISTS (SELECT 1 FROM old_rows o WHERE o.id <= pending);
+        END IF;
+        IF NOT touches AND TG_OP <> 'DELETE' THEN
+            touches := EXISTS (SELECT 1 FROM new_rows n WHERE n.id <= pending);
+        END IF;
+        IF touches THEN
+            SELECT b.pending_through INTO pending FROM leaderboard_backfill b FOR SHARE;
+        END IF;
     END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        changed := ARRAY(SELECT n::events FROM new_rows AS n);
-        PERFORM leaderboard_apply(changed, 1);
+
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
+                                          events, success_rate, round_trip_time, seg_duration)
+        SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+               c.region_id, c.orchestrator,
+               COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
+               -count(*),
+               -sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
+               -sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
+               -sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
+        FROM old_rows AS c
+        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+        GROUP BY 1, 2, 3, 4, 5;
+        GET DIAGNOSTICS groups = ROW_COUNT;
+        appended := appended + groups;
+
+        INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
+        SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+               c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', -count(*)
+        FROM old_rows AS c
+        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+          AND c.payload ->> 'model' IS NOT NULL
+          AND c.payload ->> 'pipeline' IS NOT NULL
+        GROUP BY 1, 2, 3, 4;
+
+        DELETE FROM ai_round_trips
+        WHERE event_id IN (SELECT c.id FROM old_rows AS c WHERE pending IS NULL OR c.id > pending);
     END IF;
-    -- About once per 500 single-row posts, and after every bulk statement.
-    IF cardinality(changed) >= 500 OR random() < 0.002 THEN
+
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
+                                          events, success_rate, round_trip_time, seg_duration)
+        SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+               c.region_id, c.orchestrator,
+               COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
+               count(*),
+               sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
+               sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
+               sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
+        FROM new_rows AS c
+        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+        GROUP BY 1, 2, 3, 4, 5;
+        GET DIAGNOSTICS groups = ROW_COUNT;
+        appended := appended + groups;
+
+        INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
+        SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+               c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', count(*)
+        FROM new_rows AS c
+        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+          AND c.payload ->> 'model' IS NOT NULL
+          AND c.payload ->> 'pipeline' IS NOT NULL
+        GROUP BY 1, 2, 3, 4;
+
+        INSERT INTO ai_round_trips (event_id, event_time, region_id, model, pipeline, round_trip_time)
+        SELECT c.id, c.event_time, c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline',
+               leaderboard_number(c.payload -> 'round_trip_time')
+        FROM new_rows AS c
+        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+          AND c.payload ->> 'model' IS NOT NULL
+          AND c.payload ->> 'pipeline' IS NOT NULL
+          AND leaderboard_number(c.payload -> 'success_rate') = 1
+          AND leaderboard_number(c.payload -> 'round_trip_time') <> 0;
+    END IF;
+
+    -- About once per 500 single-row posts, and after every statement that appended many
+    -- groups.
+    IF appended >= 500 OR random() < 0.002 THEN
         PERFORM leaderboard_compact();
     END IF;
     RETURN NULL;
+END
+$$;
+
+-- One bounded step of the backfill: counts the not yet counted events with the highest
+-- ids, at most `batch` ids of them, then compacts. One statement, so it commits on its
+-- own and a dropped connection loses only the step in flight; the state row's lock makes
+-- steps one at a time. Returns the ids left to count (0: done), or NULL when another
+-- step or a writer deciding on uncounted rows holds the state (try again later).
+CREATE FUNCTION leaderboard_backfill_step(batch integer) RETURNS bigint
+    LANGUAGE plpgsql AS
+$$
+DECLARE
+    state   leaderboard_backfill;
+    low     bigint;
+    counted bigint;
+BEGIN
+    SELECT * INTO state FROM leaderboard_backfill FOR NO KEY UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF state.pending_through IS NULL THEN
+        RETURN 0;
+    END IF;
+    low := state.pending_through::bigint - greatest(batch, 1);
+    IF low <= state.floor_id THEN
+        -- The last step takes every id below, also rows given explicit low ids meanwhile.
+        low := NULL;
+    END IF;
+
+    WITH c AS MATERIALIZED (SELECT e.* FROM events e
+                             WHERE e.id <= state.pending_through
+                               AND e.id > COALESCE(low, -2147483649)),
+         sums AS (
+             INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
+                                               events, success_rate, round_trip_time, seg_duration)
+             SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+                    c.region_id, c.orchestrator,
+                    COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
+                    count(*),
+                    sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
+                    sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
+                    sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
+             FROM c
+             WHERE c.region_id IS NOT NULL
+             GROUP BY 1, 2, 3, 4, 5),
+         pipelines AS (
+             INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
+             SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+                    c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', count(*)
+             FROM c
+             WHERE c.region_id IS NOT NULL
+               AND c.payload ->> 'model' IS NOT NULL
+               AND c.payload ->> 'pipeline' IS NOT NULL
+             GROUP BY 1, 2, 3, 4),
+         round_trips AS (
+             INSERT INTO ai_round_trips (event_id, event_time, region_id, model, pipeline,
+                                         round_trip_time)
+             SELECT c.id, c.event_time, c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline',
+                    leaderboard_number(c.payload -> 'round_trip_time')
+             FROM c
+             WHERE c.region_id IS NOT NULL
+               AND c.payload ->> 'model' IS NOT NULL
+               AND c.payload ->> 'pipeline' IS NOT NULL
+               AND leaderboard_number(c.payload -> 'success_rate') = 1
+               AND leaderboard_number(c.payload -> 'round_trip_time') <> 0)
+    SELECT count(*) INTO counted FROM c;
+
+    UPDATE leaderboard_backfill
+    SET pending_through = low,
+        rows_done       = rows_done + counted,
+        completed_at    = CASE WHEN low IS NULL THEN now() END;
+    PERFORM leaderboard_compact();
+    RETURN COALESCE(low - state.floor_id, 0);
 END
 $$;
 
@@ -214,6 +357,7 @@ $$
 BEGIN
     TRUNCATE event_buckets, event_bucket_appends, pipeline_buckets, pipeline_bucket_appends,
         ai_round_trips;
+    UPDATE leaderboard_backfill SET pending_through = NULL, completed_at = now();
     RETURN NULL;
 END
 $$;
@@ -221,18 +365,22 @@ CREATE TRIGGER leaderboard_events_truncated
     AFTER TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION leaderboard_events_truncated();
 
--- The events stored before this migration, counted in batches.
+-- raw_stats reads one orchestrator's newest events of some regions. On a small table the
+-- index is built here (milliseconds); on a large one CREATE INDEX would hold writers up
+-- for the whole build, so the backfill's driver builds it concurrently afterwards.
 DO
 $$
-DECLARE
-    low  integer := 0;
-    high integer := (SELECT COALESCE(MAX(id), 0) FROM events);
 BEGIN
-    WHILE low < high LOOP
-        PERFORM leaderboard_apply(
-                ARRAY(SELECT e FROM events AS e WHERE e.id > low AND e.id <= low + 50000), 1);
-        low := low + 50000;
-    END LOOP;
-    PERFORM leaderboard_compact();
+    IF (SELECT count(*) FROM (SELECT 1 FROM events LIMIT 10000) AS few) < 10000 THEN
+        CREATE INDEX idx_events_orchestrator_region_time ON events (orchestrator, region_id, event_time);
+    END IF;
 END
 $$;
+
+-- What is stored now is left to the backfill. Creating the triggers above waited for every
+-- insert in flight and holds new ones off until this commits, so every row with an id up
+-- to this maximum is already stored, and every row after it is counted by the triggers.
+INSERT INTO leaderboard_backfill (pending_through, floor_id, high_id, completed_at)
+SELECT max(id), COALESCE(min(id) - 1, 0), COALESCE(max(id), 0),
+       CASE WHEN max(id) IS NULL THEN now() END
+FROM events;

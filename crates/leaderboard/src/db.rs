@@ -1,6 +1,7 @@
 //! The connection pool: created lazily once per process, TLS when the URL asks for it,
 //! every wait bounded by `DB_TIMEOUT`, migrations run before the first query.
 
+use crate::backfill;
 use crate::migrate::{self, MigrationState};
 use crate::tls::{self, SslMode};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -10,9 +11,10 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// Bound on one cold start's migrations: the first start after an upgrade may backfill
-/// the read-path rollups of a large `events` table (about 10 s per million rows here),
-/// which must not be cut off by `DB_TIMEOUT` and retried forever. Inside Vercel's 300 s.
+/// Bound on one cold start's migrations. They are quick schema steps (the long part of an
+/// upgrade, V4's backfill, runs afterwards in [`backfill::drive`]), but the first start
+/// on a fresh database waits for others' locks and creates everything; `DB_TIMEOUT` is
+/// for queries, so a slow database gets this longer bound, inside Vercel's 300 s.
 const MIGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(240);
 
 /// Connections per instance: a function instance serves a handful of concurrent
@@ -51,7 +53,12 @@ impl From<tokio_postgres::Error> for DbError {
 }
 
 fn is_unavailable_code(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "40001"
+    code.starts_with("08")
+        || code.starts_with("57P")
+        || code.starts_with("53")
+        || code == "40001"
+        // lock_not_available: a migration gave up waiting for a table in use.
+        || code == "55P03"
 }
 
 /// The error and its causes on one line: tokio-postgres puts the useful part
@@ -127,6 +134,10 @@ impl Db {
         let state = tokio::time::timeout(MIGRATION_TIMEOUT, migrate::run(&mut client))
             .await
             .map_err(|_| DbError::Timeout)??;
+        // The long part of an upgrade happens after it, off the request path.
+        if let Ok(pool) = &self.pool {
+            tokio::spawn(backfill::drive(pool.clone()));
+        }
         Ok(self.migrated.get_or_init(|| state))
     }
 

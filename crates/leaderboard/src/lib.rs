@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backfill;
 pub mod cache;
 pub mod catalyst;
 pub mod config;

@@ -21,6 +21,13 @@ refinery::embed_migrations!("../../migrations");
 /// migration is applied exactly once.
 const LOCK_KEY: i64 = 0x4c42_4d49_4752;
 
+/// The longest a migration waits for a lock on a table in use (after the migration lock
+/// itself). Writers that arrive meanwhile queue behind the waiting statement, so on a live
+/// database (the Go service posting during a cut-over) a wait must stay short: the
+/// migration gives up with 55P03 (a 503, retried by the next cold start; `migrate up`
+/// retries itself) rather than hold the posts up.
+pub const LOCK_WAIT: &str = "1s";
+
 /// The version golang-migrate reached on the original service's production databases.
 const GOLANG_MIGRATE_VERSION: i64 = 3;
 
@@ -68,7 +75,9 @@ impl<'a> Locked<'a> {
     pub(crate) async fn begin(client: &'a mut Client) -> Result<Locked<'a>, DbError> {
         let transaction = client.transaction().await?;
         transaction
-            .batch_execute(&format!("SELECT pg_advisory_xact_lock({LOCK_KEY})"))
+            .batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({LOCK_KEY}); SET LOCAL lock_timeout = '{LOCK_WAIT}'"
+            ))
             .await?;
         Ok(Locked(transaction))
     }

@@ -82,11 +82,11 @@ pub async fn add_transcoding_regions(
     .await
 }
 
-/// A round trip to the database, for health checks.
-pub async fn ping(db: &Db) -> Result<(), DbError> {
+/// How far V4's backfill has got (`None` without V4), which also proves the database
+/// answers: the health check's query.
+pub async fn backfill(db: &Db) -> Result<Option<crate::backfill::Progress>, DbError> {
     let client = db.client().await?;
-    db.timed(client.simple_query("SELECT 1")).await?;
-    Ok(())
+    db.timed(crate::backfill::progress(&**client)).await
 }
 
 /// Stores one stat; returns once the row is committed (the statement runs in autocommit).
@@ -139,6 +139,13 @@ macro_rules! scope {
         "scope AS (SELECT r.id, r.name::text AS name \
                      FROM regions r JOIN job_types j ON j.id = r.job_type_id \
                     WHERE j.name = $1 AND ($2::text IS NULL OR upper(r.name) = $2))"
+    };
+}
+
+/// The highest id of the events migration V4's backfill has not counted yet (NULL: none).
+macro_rules! pending {
+    () => {
+        "(SELECT b.pending_through FROM leaderboard_backfill b)"
     };
 }
 
@@ -213,16 +220,32 @@ fn bucket_arms(select: &str, tables: (&str, &str), filter: &str, first: usize) -
     arms.join(" UNION ALL ")
 }
 
-/// The raw events of a [`Plan`]'s edges, bound from `$first`, as a CTE named `edge`.
-/// Materialized so the time index alone finds them, however the rest of the query filters.
+/// The events of a window that are not in its buckets, bound from `$first`, as a CTE named
+/// `edge`: the raw events of a [`Plan`]'s edges and, while the backfill of migration V4 is
+/// under way, the events between them that it has not counted yet (`id <=
+/// pending_through`, read in the same snapshot as the buckets, so each event is counted
+/// exactly once). Materialized so the time index alone finds them, however the rest of
+/// the query filters; the second arm is skipped outright once the backfill is done.
 fn raw_edges(first: usize) -> String {
     format!(
-        "edge AS MATERIALIZED (SELECT e.* FROM events e \
-          WHERE (e.event_time >= to_timestamp(${first}) AND e.event_time < to_timestamp(${})) \
-             OR (e.event_time >= to_timestamp(${}) AND e.event_time <= to_timestamp(${})))",
+        concat!(
+            "edge AS MATERIALIZED (SELECT e.* FROM events e \
+          WHERE (e.event_time >= to_timestamp(${}) AND e.event_time < to_timestamp(${})) \
+             OR (e.event_time >= to_timestamp(${}) AND e.event_time <= to_timestamp(${})) \
+          UNION ALL \
+         SELECT e.* FROM events e \
+          WHERE ",
+            pending!(),
+            " IS NOT NULL AND e.id <= ",
+            pending!(),
+            " AND e.event_time >= to_timestamp(${}) AND e.event_time < to_timestamp(${}))"
+        ),
+        first,
         first + 1,
         first + 2,
-        first + 3
+        first + 3,
+        first + 1,
+        first + 2
     )
 }
 
@@ -364,7 +387,8 @@ pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverage
 
 /// The continuous median of round_trip_time over the successful AI events (success_rate
 /// 1, round_trip_time not 0) of every orchestrator in the query's window, region, model
-/// and pipeline; `None` when there are none.
+/// and pipeline; `None` when there are none. Taken over `ai_round_trips` plus the events
+/// the backfill has not counted yet (see [`raw_edges`]).
 pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, DbError> {
     let filter = Filter::of(params);
     let since = filter.since.unwrap_or(f64::NEG_INFINITY);
@@ -375,11 +399,22 @@ pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, 
             concat!(
                 "WITH ",
                 scope!(),
-                "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY a.round_trip_time) \
-                   FROM ai_round_trips a \
-                  WHERE a.pipeline = $4 AND a.model = $3 \
-                    AND a.event_time >= to_timestamp($5) AND a.event_time <= to_timestamp($6) \
-                    AND a.region_id IN (SELECT id FROM scope)"
+                "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY t.round_trip_time) \
+                   FROM (SELECT a.round_trip_time FROM ai_round_trips a \
+                          WHERE a.pipeline = $4 AND a.model = $3 \
+                            AND a.event_time >= to_timestamp($5) AND a.event_time <= to_timestamp($6) \
+                            AND a.region_id IN (SELECT id FROM scope) \
+                          UNION ALL \
+                         SELECT leaderboard_number(e.payload -> 'round_trip_time') FROM events e \
+                          WHERE ",
+                pending!(),
+                " IS NOT NULL AND e.id <= ",
+                pending!(),
+                " AND e.event_time >= to_timestamp($5) AND e.event_time <= to_timestamp($6) \
+                            AND e.region_id IN (SELECT id FROM scope) \
+                            AND e.payload ->> 'pipeline' = $4 AND e.payload ->> 'model' = $3 \
+                            AND leaderboard_number(e.payload -> 'success_rate') = 1 \
+                            AND leaderboard_number(e.payload -> 'round_trip_time') <> 0) t"
             ),
             &[
                 text(&JobType::Ai.as_str()),

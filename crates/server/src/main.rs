@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use leaderboard::db::{self, DbError};
 use leaderboard::migrate::{self, DownPlan, Status};
-use leaderboard::{seed, server, App, Config};
+use leaderboard::{backfill, seed, server, App, Config};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -404,6 +404,19 @@ async fn migrate_status(database: &Database) -> Result<(), Failure> {
     let client = database.connect().await?;
     let status = migrate::status(&client).await?;
     print_status(&db::redact_url(&database.url), &status);
+    if let Some(p) = backfill::progress(&client).await? {
+        let state = match (p.complete, p.index_ready) {
+            (true, true) => "complete".to_string(),
+            (true, false) => "counted; raw_stats index not built yet (`migrate up` builds it)".into(),
+            (false, _) => format!(
+                "{:.1} % ({} rows counted, {} ids left; `migrate up` finishes it)",
+                100.0 * p.fraction_done(),
+                p.rows_done,
+                p.ids_left
+            ),
+        };
+        say!("backfill        {state}");
+    }
     match status.problem {
         Some(problem) => Err(Failure::failed(format!(
             "the service refuses this database: {problem}"
@@ -471,7 +484,7 @@ fn print_status(url: &str, status: &Status) {
 async fn migrate_up(database: &Database) -> Result<(), Failure> {
     // A connection of its own, closed afterwards, so the advisory lock cannot outlive us.
     let mut client = database.connect().await?;
-    let state = migrate::run(&mut client).await?;
+    let state = migrate_retrying(&mut client).await?;
     if let Some(version) = state.adopted_golang_migrate_version {
         say!("adopted the golang-migrate database at version {version}: recorded as applied, nothing run");
     }
@@ -488,6 +501,66 @@ async fn migrate_up(database: &Database) -> Result<(), Failure> {
             state.version
         );
     }
+    backfill_up(&client).await
+}
+
+/// The schema steps, retried while a table they need is held by others: a migration gives
+/// up waiting after `migrate::LOCK_WAIT` rather than hold up the writers queued behind it.
+async fn migrate_retrying(
+    client: &mut tokio_postgres::Client,
+) -> Result<migrate::MigrationState, Failure> {
+    const ATTEMPTS: u32 = 30;
+    let mut attempt = 1;
+    loop {
+        match migrate::run(client).await {
+            Err(DbError::Migration(message))
+                if message.contains("lock timeout") && attempt < ATTEMPTS =>
+            {
+                note!("a table is busy ({message}); trying again ({attempt}/{ATTEMPTS})");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// The online part of the migrations (V4's backfill, the concurrent index build, fresh
+/// statistics), with a progress bar: rows counted, rate, time left.
+async fn backfill_up(client: &tokio_postgres::Client) -> Result<(), Failure> {
+    let Some(before) = backfill::progress(client).await? else {
+        return Ok(());
+    };
+    if before.settled() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let bar = ProgressBar::new(before.ids_total.max(0) as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{wide_bar}] {percent}% backfill: {msg} ({eta} left)",
+        )
+        .map_err(|e| e.to_string())?
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let rows_before = before.rows_done;
+    let report = |p: &backfill::Progress| {
+        bar.set_position((p.ids_total - p.ids_left).max(0) as u64);
+        let rate = (p.rows_done - rows_before) as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!("{} rows counted, {rate:.0} rows/s", p.rows_done));
+    };
+    report(&before);
+    let done = backfill::run(client, backfill::OPERATOR_STEP, report).await;
+    bar.finish_and_clear();
+    let done = done?;
+    say!(
+        "backfill complete: {} events counted into the rollups ({} by this run in {:.1} s), \
+         raw_stats index ready, statistics refreshed",
+        done.rows_done,
+        done.rows_done - rows_before,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -592,6 +665,8 @@ async fn seed_into(database: &Database, options: &seed::Options) -> Result<(), F
     let summary = seed::copy_events(&mut client, options, |done| bar.set_position(done)).await;
     bar.finish_and_clear();
     let summary = summary?;
+    // Fresh statistics, so the first reads after a bulk load get the plans its size calls for.
+    backfill::finish(&client).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let total: i64 = client
         .query_typed_one("SELECT count(*) FROM events", &[])

@@ -1,4 +1,5 @@
-//! GET /api/health: the database answers and the schema is migrated.
+//! GET /api/health: the database answers and the schema is migrated; how far the online
+//! part of an upgrade (V4's backfill) has got.
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -10,17 +11,25 @@ use serde_json::json;
 pub async fn get(app: &App) -> Result<Response, ApiError> {
     let latest = migrate::latest_version();
     let checked = match app.db.migrations().await {
-        Ok(state) => store::ping(&app.db).await.map(|()| state.clone()),
+        Ok(state) => match store::backfill(&app.db).await {
+            Ok(backfill) => Ok((state.clone(), backfill)),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match checked {
-        Ok(state) => http::json_status(
+        Ok((state, backfill)) => http::json_status(
             StatusCode::OK,
             &json!({
                 "postgres": { "ok": true },
                 "migrations": { "ok": true, "version": state.version, "latest": latest,
                                 "applied_at_start": state.applied_now,
                                 "adopted_golang_migrate_version": state.adopted_golang_migrate_version },
+                "backfill": backfill.map(|b| json!({
+                    "complete": b.complete, "rows_done": b.rows_done, "ids_total": b.ids_total,
+                    "ids_left": b.ids_left, "fraction_done": b.fraction_done(),
+                    "index_ready": b.index_ready,
+                })),
             }),
         ),
         Err(e) => {
