@@ -14,8 +14,22 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// Answers a request for a path outside `/api/` (the local server's static files): `None`
+/// gives the usual 404. A plain function, so the Vercel functions link nothing of it.
+pub type Fallback = fn(&http::Method, &str) -> Option<http::Response<bytes::Bytes>>;
+
 /// Serves until `shutdown` completes, then lets requests in flight finish.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    serve_with(app, listener, None, shutdown).await;
+}
+
+/// [`serve`], with `fallback` answering the paths outside `/api/`.
+pub async fn serve_with(
+    app: Arc<App>,
+    listener: TcpListener,
+    fallback: Option<Fallback>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -32,7 +46,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         let app = app.clone();
         let service = hyper::service::service_fn(move |request| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(answer(&app, request).await) }
+            async move { Ok::<_, Infallible>(answer(&app, fallback, request).await) }
         });
         let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -47,10 +61,15 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
 
 async fn answer(
     app: &App,
+    fallback: Option<Fallback>,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<bytes::Bytes>> {
-    let response = match Route::from_path(request.uri().path()) {
-        None => ApiError::NotFound.into_response(),
+    let path = request.uri().path();
+    let response = match Route::from_path(path) {
+        None => fallback
+            .filter(|_| !path.starts_with("/api/"))
+            .and_then(|f| f(request.method(), path))
+            .unwrap_or_else(|| ApiError::NotFound.into_response()),
         Some(route) => {
             let (parts, body) = request.into_parts();
             match read_body(&parts.headers, body).await {

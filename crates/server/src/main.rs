@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
+mod static_files;
+
 const EMBEDDED_DATABASE: &str = "leaderboard";
 
 /// Prints a line for the person running the server; a closed stdout is not worth a crash.
@@ -206,7 +208,8 @@ async fn run() -> Result<(), String> {
         async move { app.warm_up().await }
     });
     tracing::info!(port, "Server starting on port {port}");
-    server::serve(app, listener, shutdown_signal()).await;
+    // The dashboard (public/, embedded) at `/`; every /api route as before.
+    server::serve_with(app, listener, Some(static_files::answer), shutdown_signal()).await;
     tracing::info!("stopped");
     if let Some(mut pg) = embedded {
         pg.stop()
