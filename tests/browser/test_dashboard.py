@@ -1,0 +1,320 @@
+"""The dashboard at / in headless chromium against the local server: the numbers on screen
+are the API's for the same parameters, the controls change the rows as the API says, the
+orchestrator page draws its charts and lists its errors, and every failure has a message.
+The database-away test lives in test_zz_database_away.py, which runs last."""
+
+import json
+import os
+import re
+import time
+import urllib.parse
+
+from conftest import REQUESTS, api, shot, source_query, wait_view
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+STREAM = json.load(open(os.path.join(ROOT, "tests/fixtures/stream-tester.json")))
+AI = json.load(open(os.path.join(ROOT, "tests/fixtures/ai-tester.json")))
+SEEDED_ORCHESTRATORS = int(os.environ.get("DASHBOARD_ORCHESTRATORS", "0"))
+KEYS = ("score", "success_rate", "round_trip_score")
+
+ROWS_JS = """() => [...document.querySelectorAll('#leaderboard tbody tr[data-orchestrator]')].map(tr => ({
+  o: tr.dataset.orchestrator, r: tr.dataset.region,
+  v: Object.fromEntries([...tr.querySelectorAll('td[data-key]')].map(td => [td.dataset.key, [td.dataset.value, td.textContent]]))
+}))"""
+
+# Saturated pixels of a chart's canvas: the series (axes, grid and text are grey or black).
+INK_JS = """(sel) => {
+  const c = document.querySelector(sel + ' canvas');
+  if (!c) return -1;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
+  }
+  return n;
+}"""
+
+
+def shown_value(key, text):
+    text = text.strip()
+    return float(text.rstrip(" %")) / 100 if key == "success_rate" else float(text)
+
+
+def check_numbers(expected, row):
+    for key in KEYS:
+        value, text = row["v"][key]
+        # The page keeps the API's number whole, and shows it rounded.
+        assert float(value) == expected[key], (row["o"], row["r"], key, value, expected[key])
+        tolerance = 0.0005 if key == "success_rate" else 0.00005
+        assert abs(shown_value(key, text) - expected[key]) <= tolerance + 1e-12, (key, text, expected[key])
+
+
+def table_is_api(page):
+    """The table holds exactly the rows and numbers of its API answer; returns both."""
+    src, query = source_query(page)
+    status, data = api(src)
+    assert status == 200, (src, data)
+    rows = page.evaluate(ROWS_JS)
+    expected = {(o, r): v for o, regions in data.items() for r, v in regions.items()}
+    got = {(row["o"], row["r"]): row for row in rows}
+    assert len(got) == len(rows), "no row twice"
+    assert set(got) == set(expected), (src, len(got), len(expected))
+    for k, row in got.items():
+        check_numbers(expected[k], row)
+    return src, query, data, rows
+
+
+def order(rows):
+    return [(r["o"], r["r"]) for r in rows]
+
+
+def expected_order(data, key, direction):
+    items = [(o, r, v) for o, regions in data.items() for r, v in regions.items()]
+    value = (lambda t: t[0]) if key == "orchestrator" else (lambda t: t[1]) if key == "region" else (lambda t: t[2][key])
+    items.sort(key=lambda t: (t[0], t[1]))
+    items.sort(key=value, reverse=direction == "desc")
+    return [(o, r) for o, r, _ in items]
+
+
+def test_the_leaderboard_shows_the_api_numbers_for_its_parameters(page, base):
+    page.goto(base + "/")
+    wait_view(page)
+    src, query, data, rows = table_is_api(page)
+    assert set(query) == {"since"}, "transcoding, all regions, 24 h: only since"
+    assert abs(float(query["since"]) - (time.time() - 86400)) < 120
+    # The seeded orchestrators and the stream tester's fixture.
+    assert len(data) == SEEDED_ORCHESTRATORS + 1, len(data)
+    assert (STREAM["orchestrator"], STREAM["region"]) in order(rows)
+    # Sorted by score, best first.
+    assert order(rows) == expected_order(data, "score", "desc")
+    summary = page.inner_text("#summary")
+    assert summary.startswith(f"{len(data)} orchestrators, {len(rows)} rows"), summary
+    # The health corner says what /api/health says.
+    status, health = api("/api/health")
+    assert status == 200
+    page.wait_for_selector("#health[data-ok='true']")
+    assert f"schema v{health['migrations']['version']}" in page.inner_text("#health")
+    shot(page, "leaderboard-desktop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "leaderboard-phone")
+
+
+def test_sorting_by_every_column_follows_the_api_numbers(page, base):
+    page.goto(base + "/")
+    wait_view(page)
+    _, _, data, _ = table_is_api(page)
+    for key, first in [("orchestrator", "asc"), ("region", "asc"), ("success_rate", "desc"), ("round_trip_score", "desc"), ("score", "desc")]:
+        page.click(f"th button[data-key='{key}']")
+        wait_view(page)
+        for direction in (first, "asc" if first == "desc" else "desc"):
+            assert f"sort={key}" in page.url or key == "score", page.url
+            rows = page.evaluate(ROWS_JS)
+            assert order(rows) == expected_order(data, key, direction), (key, direction)
+            aria = page.get_attribute(f"th:has(button[data-key='{key}'])", "aria-sort")
+            assert aria == ("ascending" if direction == "asc" else "descending")
+            if direction == first:
+                page.click(f"th button[data-key='{key}']")
+                wait_view(page)
+    # With the keyboard: focus a header, Enter sorts, focus stays on it.
+    page.focus("th button[data-key='round_trip_score']")
+    page.keyboard.press("Enter")
+    wait_view(page)
+    page.wait_for_function("document.activeElement && document.activeElement.dataset.key === 'round_trip_score'")
+    assert order(page.evaluate(ROWS_JS)) == expected_order(data, "round_trip_score", "desc")
+    # Back: the sort before; forward: this one again.
+    page.go_back()
+    wait_view(page)
+    assert order(page.evaluate(ROWS_JS)) == expected_order(data, "score", "asc")
+    page.go_forward()
+    wait_view(page)
+    assert order(page.evaluate(ROWS_JS)) == expected_order(data, "round_trip_score", "desc")
+
+
+def test_the_region_control_narrows_the_rows_as_the_api_does(page, base):
+    page.goto(base + "/")
+    wait_view(page)
+    _, _, everything, _ = table_is_api(page)
+    _, regions = api("/api/regions")
+    transcoding = [r["id"] for r in regions["regions"] if r["type"] == "transcoding"]
+    options = page.eval_on_selector_all("select[name=region] option", "os => os.map(o => o.value)")
+    assert options == [""] + transcoding
+    page.select_option("select[name=region]", STREAM["region"])
+    wait_view(page)
+    src, query, data, rows = table_is_api(page)
+    assert query["region"] == STREAM["region"]
+    assert {r["r"] for r in rows} == {STREAM["region"]}
+    assert len(rows) < sum(len(v) for v in everything.values())
+    assert (STREAM["orchestrator"], STREAM["region"]) in order(rows)
+    assert "region=" + STREAM["region"] in page.url
+    # Reload: the same view from the URL alone.
+    page.reload()
+    wait_view(page)
+    assert page.input_value("select[name=region]") == STREAM["region"]
+    table_is_api(page)
+
+
+def test_the_job_type_control_shows_the_ai_leaderboard_of_a_pipeline_and_model(page, base):
+    page.goto(base + "/")
+    wait_view(page)
+    page.select_option("select[name=job]", "ai")
+    wait_view(page)
+    src, query, data, rows = table_is_api(page)
+    _, pipelines = api("/api/pipelines?" + urllib.parse.urlencode({"since": query["since"]}))
+    ids = [p["id"] for p in pipelines["pipelines"]]
+    assert len(ids) >= 2, pipelines
+    assert page.eval_on_selector_all("select[name=pipeline] option", "os => os.map(o => o.value)") == ids
+    assert (query["pipeline"], query["model"]) == (ids[0], pipelines["pipelines"][0]["models"][0])
+    ai_regions = {r["id"] for r in api("/api/regions")[1]["regions"] if r["type"] == "ai"}
+    assert {r["r"] for r in rows} <= ai_regions
+    shot(page, "ai-leaderboard-desktop")
+    # Another pipeline: its first model, other rows, still the API's.
+    second = pipelines["pipelines"][1]
+    page.select_option("select[name=pipeline]", second["id"])
+    wait_view(page)
+    _, query2, data2, _ = table_is_api(page)
+    assert (query2["pipeline"], query2["model"]) == (second["id"], second["models"][0])
+    assert data2 != data
+    # The AI tester's fixture, by its pipeline and model.
+    if AI["pipeline"] in ids and AI["model"] in next(p for p in pipelines["pipelines"] if p["id"] == AI["pipeline"])["models"]:
+        page.select_option("select[name=pipeline]", AI["pipeline"])
+        wait_view(page)
+        page.select_option("select[name=model]", AI["model"])
+        wait_view(page)
+        _, _, data3, rows3 = table_is_api(page)
+        assert (AI["orchestrator"], AI["region"]) in order(rows3)
+
+
+def test_the_window_control_and_an_empty_window(page, base):
+    page.goto(base + "/")
+    wait_view(page)
+    _, _, day, _ = table_is_api(page)
+    page.select_option("select[name=window]", "1h")
+    wait_view(page)
+    _, query, hour, _ = table_is_api(page)
+    assert abs(float(query["since"]) - (time.time() - 3600)) < 120
+    assert "window=1h" in page.url
+    assert hour != day, "an hour of a day's data scores differently"
+    # A custom range with no tests in it: a message, not an empty table.
+    page.select_option("select[name=window]", "custom")
+    wait_view(page)
+    page.fill("input[name=since]", "2001-01-01T00:00")
+    page.fill("input[name=until]", "2001-01-02T00:00")
+    page.click(".custom button[type=submit]")
+    assert wait_view(page, ("empty",)) == "empty"
+    src = page.get_attribute("#view .message", "data-source")
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(src).query))
+    assert float(q["until"]) - float(q["since"]) == 86400
+    assert api(src) == (200, {})
+    assert "No tests in this window" in page.inner_text("#view")
+    shot(page, "empty-window-desktop")
+
+
+def test_search_by_address(page, base):
+    needle = STREAM["orchestrator"][2:10]
+    page.goto(base + "/")
+    wait_view(page)
+    page.fill("#search", needle)
+    page.wait_for_function(f"[...document.querySelectorAll('#leaderboard tbody tr[data-orchestrator]')].every(tr => tr.dataset.orchestrator.includes('{needle}'))")
+    rows = page.evaluate(ROWS_JS)
+    assert rows and {r["o"] for r in rows} == {STREAM["orchestrator"]}
+    assert f"q={needle}" in page.url
+    page.fill("#search", "no-such-address")
+    page.wait_for_selector("#leaderboard td.empty")
+
+
+def test_an_orchestrator_page_draws_its_charts_and_lists_its_errors(page, base):
+    page.goto(base + "/")
+    wait_view(page)
+    first = page.evaluate(ROWS_JS)[0]["o"]
+    page.click(f"#leaderboard tbody tr[data-orchestrator='{first}'] a")
+    wait_view(page)
+    assert f"o={first}" in page.url
+    assert page.inner_text("#view-title") == first
+    # Scores per region: the API's.
+    src, query = source_query(page, "#scores")
+    assert query["orchestrator"] == first
+    status, scores = api(src)
+    assert status == 200
+    shown = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#scores tbody tr')].map(tr =>
+        [tr.dataset.region, Object.fromEntries([...tr.querySelectorAll('td[data-key]')].map(td => [td.dataset.key, Number(td.dataset.value)]))]))""")
+    assert shown == scores[first]
+    # Top AI score: the API's.
+    _, top = api("/api/top_ai_score?orchestrator=" + first)
+    if top:
+        assert float(page.get_attribute("#top-ai-value", "data-value")) == top["value"]
+    # Charts: drawn, with as many points as raw_stats has tests, and ink on the canvas.
+    raw_src = page.get_attribute("#chart-rtt", "data-source")
+    status, raw = api(raw_src)
+    assert status == 200 and raw
+    tests = sum(1 for stats in raw.values() for s in stats if isinstance(s.get("timestamp"), int))
+    page.wait_for_selector("#chart-rtt[data-drawn='true']")
+    page.wait_for_selector("#chart-success[data-drawn='true']")
+    assert int(page.get_attribute("#chart-rtt", "data-points")) == tests
+    assert page.evaluate(INK_JS, "#chart-rtt") > 100
+    assert page.evaluate(INK_JS, "#chart-success") > 100
+    # Errors: every error_code of raw_stats with its summed count.
+    expected = {}
+    for stats in raw.values():
+        for s in stats:
+            for e in s.get("errors") or []:
+                expected[e["error_code"]] = expected.get(e["error_code"], 0) + e["count"]
+    assert expected, "the seeded orchestrator reported errors"
+    listed = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#errors tbody tr')].map(tr =>
+        [tr.dataset.code, Number(tr.querySelector('td[data-value]').dataset.value)]))""")
+    assert listed == expected
+    page.set_viewport_size({"width": 1280, "height": 2300})
+    shot(page, "orchestrator-desktop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("document.querySelector('#chart-rtt canvas').getBoundingClientRect().width <= 390")
+    shot(page, "orchestrator-phone")
+    # Back to the leaderboard, forward to the orchestrator.
+    page.go_back()
+    wait_view(page)
+    assert page.query_selector("#leaderboard")
+    page.go_forward()
+    wait_view(page)
+    assert page.inner_text("#view-title") == first
+
+
+def test_the_ai_testers_orchestrator_lists_its_error(page, base):
+    query = urllib.parse.urlencode({"o": AI["orchestrator"], "job": "ai", "pipeline": AI["pipeline"], "model": AI["model"]})
+    page.goto(f"{base}/?{query}")
+    wait_view(page)
+    page.wait_for_selector("#chart-rtt[data-drawn='true']")
+    assert page.evaluate(INK_JS, "#chart-rtt") > 0
+    codes = page.eval_on_selector_all("#errors tbody tr", "trs => trs.map(tr => tr.dataset.code)")
+    assert AI["errors"][0]["error_code"] in codes
+    status, scores = api(page.get_attribute("#scores", "data-source"))
+    assert status == 200 and AI["region"] in scores[AI["orchestrator"]]
+
+
+def test_an_unknown_orchestrator_says_so(page, base):
+    unknown = "0x" + "de" * 20
+    page.goto(f"{base}/?o={unknown}")
+    assert wait_view(page, ("unknown",)) == "unknown"
+    text = page.inner_text("#view")
+    assert "Unknown orchestrator" in text and unknown in text
+    assert api(f"/api/raw_stats?orchestrator={unknown}") == (200, {})
+    shot(page, "unknown-orchestrator-desktop")
+
+
+def test_a_refused_request_shows_the_services_message(page, base):
+    # A NUL in the address: the API answers 400 and says why.
+    page.goto(f"{base}/?o=0xab%00cd")
+    assert wait_view(page, ("error",)) == "error"
+    assert page.get_attribute("#view .message", "data-status") == "400"
+    assert "NUL" in page.inner_text("#view")
+    assert page.query_selector("#retry")
+
+
+def test_no_request_leaves_the_local_server(page, base):
+    page.goto(base + "/")
+    wait_view(page)
+    page.select_option("select[name=job]", "ai")
+    wait_view(page)
+    origin = urllib.parse.urlsplit(base)
+    seen = [u for u in REQUESTS if not u.startswith("data:")]
+    assert any("/api/aggregated_stats" in u for u in seen) and any("/vendor/uplot-" in u for u in seen), seen[:20]
+    away = [u for u in seen if (urllib.parse.urlsplit(u).scheme, urllib.parse.urlsplit(u).netloc) != (origin.scheme, origin.netloc)]
+    assert not away, away
+    assert re.search(r"/js/app\.js$", " ".join(seen)) or any(u.endswith("/js/app.js") for u in seen)
