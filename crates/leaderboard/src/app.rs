@@ -5,6 +5,7 @@ use crate::catalyst;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::DbError;
+use crate::ingest::Ingest;
 use crate::model::{Pipelines, Region};
 use crate::query::{CacheKey, JobType};
 use crate::store;
@@ -15,7 +16,9 @@ use std::sync::Arc;
 /// it came through.
 pub struct App {
     pub config: Config,
-    pub db: Db,
+    pub db: Arc<Db>,
+    /// Group commit of post_stats (shares `db`).
+    pub ingest: Ingest,
     pub regions: TtlCache<(), Arc<[Region]>>,
     /// The HTTP client of the Catalyst region sync, built on first use.
     catalyst_client: once_cell::sync::OnceCell<reqwest::Client>,
@@ -37,8 +40,9 @@ static GLOBAL: Lazy<App> = Lazy::new(|| {
 
 impl App {
     pub fn new(config: Config) -> App {
-        let db = Db::new(config.postgres.as_deref(), config.db_timeout);
+        let db = Arc::new(Db::new(config.postgres.as_deref(), config.db_timeout));
         App {
+            ingest: Ingest::new(db.clone()),
             regions: TtlCache::new(config.regions_cache_timeout),
             catalyst_client: once_cell::sync::OnceCell::new(),
             catalyst_synced: TtlCache::new(config.regions_cache_timeout),

@@ -1,7 +1,12 @@
 //! The one error type of the service and its mapping to HTTP.
 
 use crate::http::{self, Response};
-use ::http::StatusCode;
+use ::http::{HeaderValue, StatusCode};
+
+/// `Retry-After` of every 503, in seconds. A restart or failover of the database takes
+/// a few seconds (2 s here, see bench/fault.sh), and a client that waits that long
+/// neither hammers a database that is coming back nor loses much time once it is.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
 
 /// Every way a request can fail. The status code, the JSON body and the headers of an
 /// error are decided here and nowhere else.
@@ -57,8 +62,20 @@ impl ApiError {
                 ::http::HeaderValue::from_static(allow),
             );
         }
-        response
+        with_retry_after(response)
     }
+}
+
+/// Adds `Retry-After` to a 503, whichever handler built it (`/api/health` builds its own);
+/// every answer passes here (`routes::handle`).
+pub fn with_retry_after(mut response: Response) -> Response {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            ::http::header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER_SECONDS),
+        );
+    }
+    response
 }
 
 impl From<crate::db::DbError> for ApiError {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod ingest;
 pub mod logging;
 pub mod migrate;
 pub mod model;

@@ -104,6 +104,107 @@ pub async fn insert_event(db: &Db, region_key: i32, stat: &Stat) -> Result<(), D
     Ok(())
 }
 
+/// Stores a batch of stats as one multi-row `INSERT` in one transaction; `Ok` once it is
+/// committed, `Err` when it is not (a data error of any row fails the whole batch).
+///
+/// `BEGIN` and the `INSERT` go out together (one round trip) and `COMMIT` only after the
+/// insert succeeded, so a connection lost or a timeout before it can only roll back (the
+/// connection is then closed, never pooled mid-transaction). The insert also returns the
+/// transaction id: when the connection is lost or times out during `COMMIT`, the outcome
+/// is read back with `txid_status` on another connection until `DB_TIMEOUT`, so an `Err`
+/// means "not stored" unless the database stayed away for that long too (logged).
+pub async fn insert_events(db: &Db, rows: &[(i32, &Stat)]) -> Result<(), DbError> {
+    let orchestrators: Vec<&str> = rows.iter().map(|(_, s)| s.orchestrator.as_str()).collect();
+    let region_keys: Vec<i32> = rows.iter().map(|(key, _)| *key).collect();
+    let payloads: Vec<&serde_json::Value> = rows.iter().map(|(_, s)| &s.payload).collect();
+    let params: [Param; 3] = [
+        (&orchestrators, Type::TEXT_ARRAY),
+        (&region_keys, Type::INT4_ARRAY),
+        (&payloads, Type::JSONB_ARRAY),
+    ];
+    let client = db.client().await?;
+    let begin = client.execute_typed("BEGIN", &[]);
+    let insert = client.query_typed(
+        "WITH stored AS (INSERT INTO events (orchestrator, region_id, payload) \
+                         SELECT * FROM unnest($1::text[], $2::int4[], $3::jsonb[]) RETURNING 1) \
+         SELECT txid_current(), count(*) FROM stored",
+        &params,
+    );
+    let inserted = db
+        .timed(async {
+            let (began, inserted) = tokio::join!(begin, insert);
+            began?;
+            inserted
+        })
+        .await;
+    let row = match inserted {
+        Ok(rows) => rows.into_iter().next(),
+        Err(e) => {
+            // Not committed. A healthy connection is rolled back and pooled again;
+            // anything else is closed, which rolls back too.
+            let rolled_back = matches!(e, DbError::Internal(_))
+                && db
+                    .timed(client.execute_typed("ROLLBACK", &[]))
+                    .await
+                    .is_ok();
+            if !rolled_back {
+                drop(deadpool_postgres::Object::take(client));
+            }
+            return Err(e);
+        }
+    };
+    let (xid, count): (i64, i64) = match &row {
+        Some(row) => (row.get(0), row.get(1)),
+        None => (0, -1),
+    };
+    if count != rows.len() as i64 {
+        drop(deadpool_postgres::Object::take(client));
+        return Err(DbError::Internal(format!(
+            "a batch of {} rows inserted {count}",
+            rows.len()
+        )));
+    }
+    match db.timed(client.execute_typed("COMMIT", &[])).await {
+        Ok(_) => Ok(()),
+        // Refused at commit (a deferred constraint): rolled back, the connection is fine.
+        Err(e @ DbError::Internal(_)) => Err(e),
+        Err(e) => {
+            drop(deadpool_postgres::Object::take(client));
+            commit_outcome(db, xid, e).await
+        }
+    }
+}
+
+/// Whether transaction `xid`, whose `COMMIT` got no answer (`lost`), committed: asked
+/// again and again on fresh connections until `DB_TIMEOUT` while the database is away or
+/// the transaction still in progress.
+async fn commit_outcome(db: &Db, xid: i64, lost: DbError) -> Result<(), DbError> {
+    let deadline = tokio::time::Instant::now() + db.timeout();
+    loop {
+        let asked = tokio::time::timeout_at(deadline, async {
+            let client = db.client().await?;
+            let row = db
+                .timed(client.query_typed("SELECT txid_status($1)", &[int8(&xid)]))
+                .await?;
+            Ok::<_, DbError>(row.first().and_then(|r| r.get::<_, Option<String>>(0)))
+        })
+        .await;
+        match asked {
+            Ok(Ok(Some(status))) if status == "committed" => {
+                tracing::info!(xid, "COMMIT lost its answer but committed");
+                return Ok(());
+            }
+            Ok(Ok(Some(status))) if status == "aborted" => return Err(lost),
+            Ok(_) if tokio::time::Instant::now() < deadline => {}
+            _ => {
+                tracing::warn!(xid, error = %lost, "COMMIT lost its answer; whether it committed is unknown");
+                return Err(lost);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The filters of one query, as SQL parameters.
 struct Filter<'a> {
     job_type: &'static str,

@@ -90,7 +90,8 @@ pub async fn handle(app: &App, route: Route, request: Request) -> Response {
             allow: route.allow(),
         })
     };
-    let mut response = result.unwrap_or_else(ApiError::into_response);
+    let mut response =
+        crate::error::with_retry_after(result.unwrap_or_else(ApiError::into_response));
     if method == Method::HEAD {
         *response.body_mut() = Bytes::new();
     }
