@@ -60,6 +60,7 @@ export function timeChart(el, { series, yLabel, yRange, yFormat, lines = true, n
   const started = performance.now();
   const chart = new uPlot(opts, data, el);
   live.add(chart);
+  el.uplot = chart; // for the benchmark (bench/dashboard.sh) and the curious console user
   // Drawn once the frame that shows it is painted.
   requestAnimationFrame(() => {
     performance.measure(`chart:${name}`, { start: started, end: performance.now() });

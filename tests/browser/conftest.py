@@ -56,10 +56,10 @@ def page(browser, base):
     assert not errors, f"uncaught errors in the page: {errors}"
 
 
-def shot(page, name):
+def shot(page, name, full_page=False):
     os.makedirs(SHOTS, exist_ok=True)
     path = os.path.join(SHOTS, f"{name}.png")
-    page.screenshot(path=path, full_page=False)
+    page.screenshot(path=path, full_page=full_page)
     return path
 
 

@@ -266,7 +266,7 @@ def test_an_orchestrator_page_draws_its_charts_and_lists_its_errors(page, base):
     shot(page, "orchestrator-desktop")
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_function("document.querySelector('#chart-rtt canvas').getBoundingClientRect().width <= 390")
-    shot(page, "orchestrator-phone")
+    shot(page, "orchestrator-phone", full_page=True)
     # Back to the leaderboard, forward to the orchestrator.
     page.go_back()
     wait_view(page)
