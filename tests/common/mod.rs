@@ -2,6 +2,7 @@
 //! one fresh database per test, and the service on a real HTTP port.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod exact;
 pub mod openapi;
 
 use leaderboard::{server, App, Config};

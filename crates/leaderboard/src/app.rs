@@ -40,7 +40,10 @@ static GLOBAL: Lazy<App> = Lazy::new(|| {
 
 impl App {
     pub fn new(config: Config) -> App {
-        let db = Arc::new(Db::new(config.postgres.as_deref(), config.db_timeout));
+        let db = Arc::new(
+            Db::new(config.postgres.as_deref(), config.db_timeout)
+                .backfill_in_background(config.backfill_in_background),
+        );
         App {
             ingest: Ingest::new(db.clone()),
             regions: TtlCache::new(config.regions_cache_timeout),

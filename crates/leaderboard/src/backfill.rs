@@ -222,7 +222,10 @@ async fn drive_once(pool: &Pool, announced: &mut bool) -> Result<Option<Step>, D
         return Ok(Some(step(&**client, BACKGROUND_STEP).await?));
     }
     if finish(&**client).await? {
-        tracing::info!(rows = progress.rows_done, "backfill of migration V4 complete");
+        tracing::info!(
+            rows = progress.rows_done,
+            "backfill of migration V4 complete"
+        );
         Ok(None)
     } else {
         Ok(Some(Step::Busy))

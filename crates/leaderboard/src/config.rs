@@ -16,6 +16,10 @@ pub struct Config {
     pub regions_cache_timeout: Duration,
     pub pipelines_cache_timeout: Duration,
     pub catalyst_region_url: Option<String>,
+    /// Whether a process that migrated advances V4's backfill in the background
+    /// (`BACKFILL=background`, the default) or leaves it to `leaderboard migrate up`
+    /// (`BACKFILL=off`). Reads are exact either way.
+    pub backfill_in_background: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -32,6 +36,7 @@ impl std::fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("regions_cache_timeout", &self.regions_cache_timeout)
             .field("pipelines_cache_timeout", &self.pipelines_cache_timeout)
+            .field("backfill_in_background", &self.backfill_in_background)
             .field(
                 "catalyst_region_url",
                 &self
@@ -83,6 +88,19 @@ impl Config {
         let db_timeout = number("DB_TIMEOUT", 20.0);
         let regions = number("REGIONS_CACHE_TIMEOUT", 60.0);
         let pipelines = number("PIPELINES_CACHE_TIMEOUT", 60.0);
+        let backfill_in_background = match text("BACKFILL").as_deref() {
+            None | Some("background") => true,
+            Some("off") => false,
+            Some(other) => {
+                warnings.push(ConfigWarning {
+                    variable: "BACKFILL",
+                    message: format!(
+                        "BACKFILL={other:?} is neither \"background\" nor \"off\"; using background"
+                    ),
+                });
+                true
+            }
+        };
         let config = Config {
             postgres: lookup("POSTGRES")
                 .map(|v| clean_url(&v))
@@ -94,6 +112,7 @@ impl Config {
             regions_cache_timeout: secs(regions),
             pipelines_cache_timeout: secs(pipelines),
             catalyst_region_url: text("CATALYST_REGION_URL"),
+            backfill_in_background,
         };
         (config, warnings)
     }

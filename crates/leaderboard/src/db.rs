@@ -84,6 +84,8 @@ pub struct Db {
     migrated: OnceLock<MigrationState>,
     /// Held by the one request of this process that runs the migrations.
     migrating: Mutex<()>,
+    /// Start [`backfill::drive`] once migrated.
+    backfill_in_background: bool,
 }
 
 impl Db {
@@ -98,7 +100,15 @@ impl Db {
             timeout,
             migrated: OnceLock::new(),
             migrating: Mutex::new(()),
+            backfill_in_background: true,
         }
+    }
+
+    /// Whether this process advances V4's backfill in the background once migrated
+    /// (`BACKFILL`); otherwise `leaderboard migrate up` does it.
+    pub fn backfill_in_background(mut self, on: bool) -> Db {
+        self.backfill_in_background = on;
+        self
     }
 
     pub fn timeout(&self) -> Duration {
@@ -135,7 +145,7 @@ impl Db {
             .await
             .map_err(|_| DbError::Timeout)??;
         // The long part of an upgrade happens after it, off the request path.
-        if let Ok(pool) = &self.pool {
+        if let (Ok(pool), true) = (&self.pool, self.backfill_in_background) {
             tokio::spawn(backfill::drive(pool.clone()));
         }
         Ok(self.migrated.get_or_init(|| state))

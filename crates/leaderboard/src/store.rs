@@ -467,6 +467,21 @@ static GROUPS: Lazy<String> = Lazy::new(|| {
     )
 });
 
+/// A success rate average from the rollups, whose sums gain and lose rows (updates,
+/// deletes, the backfill) and so carry float rounding the straightforward AVG does not:
+/// an average of rates that are all 1 may come out a few ulps above it. Snaps such
+/// rounding back into [0, 1]; a real excess (rates above 1 written by hand) stays.
+fn settle_rate(average: f64) -> f64 {
+    const ROUNDING: f64 = 1e-12;
+    if average > 1.0 && average - 1.0 < ROUNDING {
+        1.0
+    } else if average < 0.0 && average > -ROUNDING {
+        0.0
+    } else {
+        average
+    }
+}
+
 /// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region).
 pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverages>, DbError> {
     let rollup = Rollup::of(params);
@@ -479,7 +494,7 @@ pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverage
         .map(|row| GroupAverages {
             orchestrator: row.get(0),
             region: row.get(1),
-            success_rate: row.get(2),
+            success_rate: settle_rate(row.get(2)),
             round_trip_time: row.get(3),
             seg_duration: row.get(4),
         })
@@ -559,7 +574,7 @@ pub async fn best_ai_group(
     let row = db
         .timed(client.query_typed_opt(BEST_AI_GROUP.as_str(), &rollup.values()))
         .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), settle_rate(r.get(3)), r.get(4))))
 }
 
 static PIPELINES: Lazy<String> = Lazy::new(|| {
@@ -602,4 +617,18 @@ pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pip
             regions: regions.into_iter().collect(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settle_rate;
+
+    #[test]
+    fn rollup_rounding_is_snapped_back_into_the_unit_range_and_real_values_stay() {
+        assert_eq!(settle_rate(1.0000000000000002), 1.0);
+        assert_eq!(settle_rate(-2e-17), 0.0);
+        assert_eq!(settle_rate(0.75), 0.75);
+        assert_eq!(settle_rate(1.5), 1.5);
+        assert_eq!(settle_rate(-0.5), -0.5);
+    }
 }
