@@ -719,3 +719,51 @@ async fn sign_without_secret_or_body_fails_in_one_line() {
     let out = sign(Some("s"), &["sign", "/nonexistent/body.json"], None).await;
     assert_fails(&out, 1, "cannot read /nonexistent/body.json");
 }
+
+/// Whether every rollup table has planner statistics from an explicit ANALYZE (autovacuum's
+/// own runs count separately, in last_autoanalyze).
+async fn rollups_analyzed(db: &TestDb) -> bool {
+    db.client()
+        .await
+        .query_one(
+            "SELECT count(*) = 5 AND bool_and(last_analyze IS NOT NULL) FROM pg_stat_user_tables \
+              WHERE relname IN ('event_buckets_10m', 'event_buckets_1h', 'event_buckets_6h', \
+                                'pipeline_buckets', 'ai_round_trips')",
+            &[],
+        )
+        .await
+        .expect("pg_stat_user_tables")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_on_a_golang_migrate_database_backfills_builds_the_index_and_analyzes() {
+    let db = common::golang_migrate_database(3, false).await;
+    // Enough rows that V4 leaves the index to the online part.
+    common::exact::insert_random_events(&db, 30_000).await;
+    let status = ok(&db, &["migrate", "status"]).await;
+    assert!(!status.contains("backfill"), "no V4 yet: {status}");
+    let out = ok(&db, &["migrate", "up"]).await;
+    assert!(
+        out.contains("backfill complete: 30000 events counted"),
+        "{out}"
+    );
+    let progress = leaderboard::backfill::progress(&db.client().await)
+        .await
+        .expect("progress")
+        .expect("V4");
+    assert!(progress.complete && progress.index_ready, "{progress:?}");
+    assert!(rollups_analyzed(&db).await);
+    let status = ok(&db, &["migrate", "status"]).await;
+    assert!(status.contains("backfill        complete"), "{status}");
+    common::exact::assert_counted_once(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_leaves_the_rollups_analyzed() {
+    let db = TestDb::new().await;
+    ok(&db, &["migrate", "up"]).await;
+    assert!(!rollups_analyzed(&db).await, "nothing analyzed yet");
+    ok(&db, &["seed", "--events", "3000"]).await;
+    assert!(rollups_analyzed(&db).await);
+}
