@@ -332,22 +332,12 @@ pub async fn insert_events_at(db: &TestDb, times: &[f64], payloads: &[serde_json
 pub async fn golang_migrate_database(version: i64, dirty: bool) -> TestDb {
     let db = TestDb::new().await;
     let client = db.client().await;
-    for sql in [
-        include_str!("../../migrations/V1__event_design_refactor.sql"),
-        include_str!("../../migrations/V2__seed_ref_data.sql"),
-        include_str!("../../migrations/V3__migrate_data_to_events.sql"),
-    ] {
-        client.batch_execute(sql).await.expect("original migration");
-    }
-    client
-        .batch_execute(
-            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)",
-        )
+    leaderboard::migrate::create_original(&client)
         .await
-        .expect("schema_migrations");
+        .expect("the original schema");
     client
         .execute(
-            "INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)",
+            "UPDATE schema_migrations SET version = $1, dirty = $2",
             &[&version, &dirty],
         )
         .await

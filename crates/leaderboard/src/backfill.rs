@@ -105,15 +105,15 @@ pub async fn step(client: &impl GenericClient, batch: i32) -> Result<Step, DbErr
 }
 
 /// After the last step: builds the raw_stats index (CREATE INDEX CONCURRENTLY: writers go
-/// on meanwhile) and vacuums and analyzes the rollups, so the first reads already get
-/// the plans their size calls for. Safe to repeat; returns whether the index is ready
+/// on meanwhile), vacuums and analyzes the rollups and analyzes `events` (whose edges
+/// every read takes), so the first reads already get the plans their size calls for. Safe to repeat; returns whether the index is ready
 /// (false: another process is building it right now).
 pub async fn finish(client: &impl GenericClient) -> Result<bool, DbError> {
     let ready = build_index(client).await?;
     client
         .batch_execute(
             "VACUUM (ANALYZE) event_buckets, event_bucket_appends, pipeline_buckets, \
-             pipeline_bucket_appends, ai_round_trips, leaderboard_backfill",
+             pipeline_bucket_appends, ai_round_trips, leaderboard_backfill; ANALYZE events",
         )
         .await?;
     Ok(ready)

@@ -11,7 +11,7 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 
 mod admin;
 pub use admin::{
-    down, plan_down, status, Applied, DownPlan, DownScript, GolangMigrate, Known, Revert, Status,
+    create_original, down, plan_down, status, Applied, DownPlan, DownScript, GolangMigrate, Known, Revert, Status,
     DOWN,
 };
 

@@ -114,6 +114,10 @@ struct SeedArgs {
     /// Random seed: the same seed gives the same orchestrators and payloads
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Into a new, empty database set up as the original Go service leaves its own
+    /// (golang-migrate version 3, none of this service's migrations): a cut-over rehearsal
+    #[arg(long)]
+    original: bool,
 }
 
 /// Why a command stopped: one line on stderr and the exit code.
@@ -642,15 +646,23 @@ async fn seed_command(args: SeedArgs) -> Result<(), Failure> {
     };
     options.validate().map_err(Failure::usage)?;
     with_database(|database| async move {
-        let result = seed_into(&database, &options).await;
+        let result = seed_into(&database, &options, args.original).await;
         (database, result)
     })
     .await
 }
 
-async fn seed_into(database: &Database, options: &seed::Options) -> Result<(), Failure> {
+async fn seed_into(
+    database: &Database,
+    options: &seed::Options,
+    original: bool,
+) -> Result<(), Failure> {
     let mut client = database.connect().await?;
-    migrate::run(&mut client).await?;
+    if original {
+        migrate::create_original(&client).await?;
+    } else {
+        migrate::run(&mut client).await?;
+    }
     let bar = ProgressBar::new(options.events);
     bar.set_style(
         ProgressStyle::with_template(
@@ -671,7 +683,9 @@ async fn seed_into(database: &Database, options: &seed::Options) -> Result<(), F
     bar.finish_and_clear();
     let summary = summary?;
     // Fresh statistics, so the first reads after a bulk load get the plans its size calls for.
-    backfill::finish(&client).await?;
+    if !original {
+        backfill::finish(&client).await?;
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let total: i64 = client
         .query_typed_one("SELECT count(*) FROM events", &[])

@@ -159,6 +159,35 @@ async fn applied(client: &impl GenericClient) -> Result<Vec<Applied>, DbError> {
         .collect())
 }
 
+/// Sets up an empty database as the original Go service leaves its own: the three
+/// migrations this service shares with it, recorded by golang-migrate (`schema_migrations`
+/// at version 3, clean), nothing of this service's. For rehearsing a cut-over on real-sized
+/// data (`leaderboard seed --original`), the cut-over benchmark and the tests.
+pub async fn create_original(client: &impl GenericClient) -> Result<(), DbError> {
+    if table_exists(client, "events").await? || table_exists(client, "schema_migrations").await? {
+        return Err(DbError::Migration(
+            "the database is not empty: the original schema goes into a new database".into(),
+        ));
+    }
+    let runner = migrations::runner();
+    let mut shared: Vec<_> = runner
+        .get_migrations()
+        .iter()
+        .filter(|m| i64::from(m.version()) <= GOLANG_MIGRATE_VERSION)
+        .collect();
+    shared.sort_by_key(|m| m.version());
+    for migration in shared {
+        client.batch_execute(migration.sql().unwrap_or("")).await?;
+    }
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); \
+             INSERT INTO schema_migrations VALUES ({GOLANG_MIGRATE_VERSION}, false)"
+        ))
+        .await?;
+    Ok(())
+}
+
 /// Applied, pending and golang-migrate state of the database; reads only.
 pub async fn status(client: &Client) -> Result<Status, DbError> {
     let applied = applied(client).await?;
