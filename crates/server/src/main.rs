@@ -224,6 +224,13 @@ async fn run() -> Result<(), String> {
 
 /// Starts (or reuses) the embedded server and makes sure its database exists.
 async fn start_embedded() -> Result<(localpg::PgServer, String), String> {
+    // The container image sets LEADERBOARD_EMBEDDED_DB=off: no embedded database there.
+    let switch = std::env::var("LEADERBOARD_EMBEDDED_DB").unwrap_or_default();
+    if switch.trim().eq_ignore_ascii_case("off") {
+        return Err(
+            "POSTGRES is required (LEADERBOARD_EMBEDDED_DB=off: no embedded database)".into(),
+        );
+    }
     let dir = data_dir();
     let pg = tokio::task::spawn_blocking(move || {
         localpg::PgServer::start(localpg::Options::persistent(dir))
