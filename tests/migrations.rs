@@ -4,6 +4,7 @@
 mod common;
 
 use common::{assert_seed_regions, TestDb, TestServer};
+use serde_json::json;
 use leaderboard::{App, Config};
 use std::sync::Arc;
 
@@ -418,4 +419,52 @@ async fn legacy_region_tables_are_copied_into_events() {
             ),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_on_the_first_release_of_v4_is_upgraded_and_counted_again() {
+    // As the first release left it: today's V1–V3, its V4 (backfill inside the migration,
+    // array-building triggers) recorded with its checksum, events counted by its triggers.
+    let db = TestDb::new().await;
+    let server = TestServer::on(&db).await;
+    server.app.db.migrations().await.expect("migrations");
+    let client = db.client().await;
+    client
+        .batch_execute(include_str!("../migrations/down/V4__read_path_rollups.down.sql"))
+        .await
+        .expect("revert V4");
+    client
+        .batch_execute(include_str!("fixtures/V4_first_release.sql"))
+        .await
+        .expect("the first release's V4");
+    client
+        .batch_execute(&format!(
+            "UPDATE refinery_schema_history SET checksum = '{}' WHERE version = 4",
+            leaderboard::migrate::FIRST_V4_CHECKSUM
+        ))
+        .await
+        .expect("its checksum");
+    common::exact::insert_random_events(&db, 3_000).await;
+    drop(server);
+
+    let server = TestServer::on(&db).await;
+    let health = server.get_json("/api/health", 200).await;
+    assert_eq!(health["migrations"]["version"], json!(4), "{health}");
+    let mut client = leaderboard::db::connect(&db.url, std::time::Duration::from_secs(20))
+        .await
+        .expect("connect");
+    leaderboard::backfill::run(&client, 1_000, |_| {})
+        .await
+        .expect("backfill");
+    let status = leaderboard::migrate::status(&client).await.expect("status");
+    assert_eq!(status.problem, None);
+    assert!(leaderboard::migrate::run(&mut client)
+        .await
+        .expect("again")
+        .applied_now
+        .is_empty());
+    common::exact::assert_counted_once(&db).await;
+    let mut rng = fastrand::Rng::with_seed(4);
+    let windows = common::exact::windows(&mut rng, leaderboard::now(), 2);
+    common::exact::compare_every_route(&server, &db, &windows, &mut rng).await;
 }

@@ -9,6 +9,8 @@ DROP FUNCTION IF EXISTS leaderboard_events_truncated();
 DROP FUNCTION IF EXISTS leaderboard_events_changed();
 DROP FUNCTION IF EXISTS leaderboard_backfill_step(integer);
 DROP FUNCTION IF EXISTS leaderboard_compact();
+-- The first release's helper, gone since.
+DROP FUNCTION IF EXISTS leaderboard_apply(events[], integer);
 DROP INDEX IF EXISTS idx_events_orchestrator_region_time;
 DROP TABLE IF EXISTS leaderboard_backfill;
 DROP TABLE IF EXISTS ai_round_trips;

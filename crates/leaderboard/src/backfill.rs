@@ -110,12 +110,14 @@ pub async fn step(client: &impl GenericClient, batch: i32) -> Result<Step, DbErr
 /// (false: another process is building it right now).
 pub async fn finish(client: &impl GenericClient) -> Result<bool, DbError> {
     let ready = build_index(client).await?;
+    // Two messages: VACUUM refuses to run in the implicit transaction of a multi-statement one.
     client
         .batch_execute(
             "VACUUM (ANALYZE) event_buckets, event_bucket_appends, pipeline_buckets, \
-             pipeline_bucket_appends, ai_round_trips, leaderboard_backfill; ANALYZE events",
+             pipeline_bucket_appends, ai_round_trips, leaderboard_backfill",
         )
         .await?;
+    client.batch_execute("ANALYZE events").await?;
     Ok(ready)
 }
 

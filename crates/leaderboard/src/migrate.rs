@@ -164,6 +164,7 @@ async fn run_locked(client: &mut Locked<'_>) -> Result<MigrationState, DbError> 
             }
         }
     };
+    upgrade_first_v4(&client.0).await?;
     let report = migrations::runner()
         .run_async(client)
         .await
@@ -182,6 +183,47 @@ async fn run_locked(client: &mut Locked<'_>) -> Result<MigrationState, DbError> 
         applied_now,
         adopted_golang_migrate_version: adopted,
     })
+}
+
+/// The checksum refinery recorded for V4 as first released, whose backfill ran inside the
+/// migration (one long transaction) and whose triggers built arrays of the changed rows.
+pub const FIRST_V4_CHECKSUM: &str = "9108865186833325994";
+
+/// Brings a database migrated by the first release of V4 to today's V4, inside the
+/// migration transaction: its objects are reverted by V4's down script and created again
+/// (holding writers off for milliseconds, like V4 itself), and the online backfill counts
+/// the stored events into the new rollups. `events` is untouched.
+async fn upgrade_first_v4(client: &Transaction<'_>) -> Result<(), DbError> {
+    if !admin::table_exists(client, "refinery_schema_history").await? {
+        return Ok(());
+    }
+    let recorded = client
+        .query_typed_opt(
+            "SELECT checksum::text FROM refinery_schema_history WHERE version = 4",
+            &[],
+        )
+        .await?
+        .map(|row| row.get::<_, String>(0));
+    if recorded.as_deref() != Some(FIRST_V4_CHECKSUM) {
+        return Ok(());
+    }
+    let runner = migrations::runner();
+    let (Some(v4), Some(down)) = (
+        runner.get_migrations().iter().find(|m| m.version() == 4),
+        admin::down_script(4),
+    ) else {
+        return Err(DbError::Internal("migration V4 is missing from this build".into()));
+    };
+    client.batch_execute(down.sql).await?;
+    client.batch_execute(v4.sql().unwrap_or_default()).await?;
+    client
+        .execute_typed(
+            "UPDATE refinery_schema_history SET checksum = $1 WHERE version = 4",
+            &[(&v4.checksum().to_string(), tokio_postgres::types::Type::VARCHAR)],
+        )
+        .await?;
+    tracing::info!("upgraded the first release's V4: the backfill counts the events again");
+    Ok(())
 }
 
 /// `(version, dirty)` from golang-migrate's table, when the database has one.

@@ -54,7 +54,7 @@ pub const DOWN: &[DownScript] = &[
     down_script!(4, "read_path_rollups"),
 ];
 
-fn down_script(version: i32) -> Option<&'static DownScript> {
+pub(super) fn down_script(version: i32) -> Option<&'static DownScript> {
     DOWN.iter().find(|d| d.version == version)
 }
 
@@ -115,7 +115,7 @@ fn known() -> Vec<Known> {
     known
 }
 
-async fn table_exists(client: &impl GenericClient, table: &str) -> Result<bool, DbError> {
+pub(super) async fn table_exists(client: &impl GenericClient, table: &str) -> Result<bool, DbError> {
     Ok(client
         .query_typed_one(
             "SELECT to_regclass($1) IS NOT NULL",
