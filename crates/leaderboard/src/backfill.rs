@@ -54,14 +54,7 @@ impl Progress {
 
 /// The backfill's state, or `None` on a database without migration V4.
 pub async fn progress(client: &impl GenericClient) -> Result<Option<Progress>, DbError> {
-    let exists: bool = client
-        .query_typed_one(
-            "SELECT to_regclass('leaderboard_backfill') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
-    if !exists {
+    if !crate::migrate::table_exists(client, "leaderboard_backfill").await? {
         return Ok(None);
     }
     let row = client

@@ -10,9 +10,10 @@ use time::OffsetDateTime;
 use tokio_postgres::{Client, GenericClient, Transaction};
 
 mod admin;
+pub(crate) use admin::table_exists;
 pub use admin::{
-    create_original, down, plan_down, status, Applied, DownPlan, DownScript, GolangMigrate, Known, Revert, Status,
-    DOWN,
+    create_original, down, plan_down, status, Applied, DownPlan, DownScript, GolangMigrate, Known,
+    Revert, Status, DOWN,
 };
 
 refinery::embed_migrations!("../../migrations");
@@ -212,14 +213,19 @@ async fn upgrade_first_v4(client: &Transaction<'_>) -> Result<(), DbError> {
         runner.get_migrations().iter().find(|m| m.version() == 4),
         admin::down_script(4),
     ) else {
-        return Err(DbError::Internal("migration V4 is missing from this build".into()));
+        return Err(DbError::Internal(
+            "migration V4 is missing from this build".into(),
+        ));
     };
     client.batch_execute(down.sql).await?;
     client.batch_execute(v4.sql().unwrap_or_default()).await?;
     client
         .execute_typed(
             "UPDATE refinery_schema_history SET checksum = $1 WHERE version = 4",
-            &[(&v4.checksum().to_string(), tokio_postgres::types::Type::VARCHAR)],
+            &[(
+                &v4.checksum().to_string(),
+                tokio_postgres::types::Type::VARCHAR,
+            )],
         )
         .await?;
     tracing::info!("upgraded the first release's V4: the backfill counts the events again");
@@ -228,11 +234,7 @@ async fn upgrade_first_v4(client: &Transaction<'_>) -> Result<(), DbError> {
 
 /// `(version, dirty)` from golang-migrate's table, when the database has one.
 async fn golang_migrate_state(client: &impl GenericClient) -> Result<Option<(i64, bool)>, DbError> {
-    let exists: bool = client
-        .query_typed_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    if !exists {
+    if !admin::table_exists(client, "schema_migrations").await? {
         return Ok(None);
     }
     let row = client
@@ -245,14 +247,7 @@ async fn golang_migrate_state(client: &impl GenericClient) -> Result<Option<(i64
 }
 
 async fn history_is_empty(client: &impl GenericClient) -> Result<bool, DbError> {
-    let exists: bool = client
-        .query_typed_one(
-            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
-    if !exists {
+    if !admin::table_exists(client, "refinery_schema_history").await? {
         return Ok(true);
     }
     let any: bool = client

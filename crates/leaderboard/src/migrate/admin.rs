@@ -115,7 +115,11 @@ fn known() -> Vec<Known> {
     known
 }
 
-pub(super) async fn table_exists(client: &impl GenericClient, table: &str) -> Result<bool, DbError> {
+/// Whether `table` exists (on the search path).
+pub(crate) async fn table_exists(
+    client: &impl GenericClient,
+    table: &str,
+) -> Result<bool, DbError> {
     Ok(client
         .query_typed_one(
             "SELECT to_regclass($1) IS NOT NULL",
