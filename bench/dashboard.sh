@@ -7,7 +7,8 @@
 # zooming. A release build of the local server on a throwaway embedded PostgreSQL.
 # Prints figures; no pass/fail on timing.
 #
-#   bench/dashboard.sh            EVENTS=1000000 ORCHESTRATORS=160 RUNS=5 (seeding ~1 min)
+#   bench/dashboard.sh            EVENTS=1000000 ORCHESTRATORS=160 RUNS=5 (seeding ~1 min),
+#                                 LEADERBOARD_BIN=path to skip the release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +18,13 @@ export RUNS=${RUNS:-5}
 
 # shellcheck source=tests/browser/setup.sh
 . tests/browser/setup.sh
-cargo build --quiet --release --bin leaderboard
-BIN=target/release/leaderboard
+# LEADERBOARD_BIN: a release binary built elsewhere (e.g. from another tree).
+if [ -n "${LEADERBOARD_BIN:-}" ]; then
+  BIN=$LEADERBOARD_BIN
+else
+  cargo build --quiet --release --bin leaderboard
+  BIN=target/release/leaderboard
+fi
 
 WORK=$(mktemp -d /tmp/leaderboard-bench-dashboard.XXXXXX)
 chmod 755 "$WORK"

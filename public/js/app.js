@@ -4,8 +4,8 @@ import { getJSON, apiUrl } from './api.js';
 import { parseState, stateQuery, windowBounds, windowLabel, jobParams } from './state.js';
 import { escapeHtml, dateTime } from './format.js';
 import { renderLeaderboard, toRows } from './leaderboard.js';
-import { renderOrchestrator } from './orchestrator.js';
-import { destroyCharts } from './charts.js';
+// The orchestrator page and its charts (uPlot) load on first use: the leaderboard needs neither.
+let orchestratorModule = null;
 import { startHealth, refreshHealth } from './health.js';
 
 const view = document.getElementById('view');
@@ -81,7 +81,7 @@ function syncControls() {
   controls.job.value = state.job;
   const type = state.job === 'ai' ? 'ai' : 'transcoding';
   const list = (regions || []).filter((r) => r.type === type).map((r) => [r.id, `${r.id} · ${r.name}`]);
-  if (state.region && !list.some(([id]) => id === state.region)) list.push([state.region, `${state.region} (not a registered ${type} region)`]);
+  if (state.region && !list.some(([id]) => id === state.region)) list.push([state.region, regions ? `${state.region} (not a registered ${type} region)` : state.region]);
   options(controls.region, [['', 'All regions'], ...list], state.region);
   options(controls.window, [['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days'], ['custom', 'Custom range…']], state.window);
   const custom = state.window === 'custom';
@@ -205,11 +205,14 @@ function emptyAi(bounds) {
   );
 }
 
-async function showLeaderboard(signal) {
+async function showLeaderboard(signal, regionsReady) {
   const bounds = windowBounds(state);
   const params = { ...jobParams(state), region: state.region, ...bounds };
   const key = `agg ${state.job} ${state.pipeline} ${state.model} ${state.region} ${state.window} ${state.since} ${state.until}`;
-  const { data, source } = await cached(key, async () => ({ data: await getJSON('aggregated_stats', params, signal), source: apiUrl('aggregated_stats', params) }));
+  const [{ data, source }] = await Promise.all([
+    cached(key, async () => ({ data: await getJSON('aggregated_stats', params, signal), source: apiUrl('aggregated_stats', params) })),
+    regionsReady,
+  ]);
   const rows = toRows(data);
   const title = `${state.job === 'ai' ? 'AI' : 'Transcoding'} leaderboard`;
   if (rows.length === 0) {
@@ -239,7 +242,8 @@ async function showLeaderboard(signal) {
   requestAnimationFrame(() => performance.mark('leaderboard-painted'));
 }
 
-async function showOrchestrator(signal) {
+async function showOrchestrator(signal, regionsReady) {
+  const loading = import('./orchestrator.js');
   const address = state.o;
   const bounds = windowBounds(state);
   const common = { orchestrator: address, region: state.region, ...bounds };
@@ -254,6 +258,9 @@ async function showOrchestrator(signal) {
     ]);
     return { scores, raw, top };
   });
+  await regionsReady;
+  orchestratorModule = await loading;
+  const { renderOrchestrator } = orchestratorModule;
   const { scores, raw, top } = data;
   const nothing = Object.keys(raw).length === 0 && !scores[address];
   if (nothing) {
@@ -294,24 +301,26 @@ async function render() {
   inFlight?.abort();
   const ctl = new AbortController();
   inFlight = ctl;
-  destroyCharts();
+  orchestratorModule?.destroyCharts();
   document.title = state.o ? `${state.o} · Livepeer Leaderboard` : 'Livepeer Leaderboard';
   syncControls();
   setView('loading', '<p class="message loading" role="status"><span class="spinner" aria-hidden="true"></span>Loading…</p>');
   try {
-    await loadRegions(ctl.signal);
+    // Region names are fetched alongside the view's data, not before it.
+    const regionsReady = loadRegions(ctl.signal).then(() => ctl.signal.aborted || syncControls());
+    regionsReady.catch(() => {}); // reported by the view that awaits it
     const bounds = windowBounds(state);
     if (state.job === 'ai') {
       await loadPipelines(bounds, ctl.signal);
       syncControls();
       if (!state.pipeline || !state.model) {
+        await regionsReady;
         emptyAi(bounds);
         return;
       }
     }
-    syncControls();
-    if (state.o) await showOrchestrator(ctl.signal);
-    else await showLeaderboard(ctl.signal);
+    if (state.o) await showOrchestrator(ctl.signal, regionsReady);
+    else await showLeaderboard(ctl.signal, regionsReady);
   } catch (e) {
     if (ctl.signal.aborted) return;
     console.error(e);

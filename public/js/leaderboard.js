@@ -90,7 +90,7 @@ function row(r, regionNames, linkTo) {
     <td class="addr"><a href="${escapeHtml(linkTo(r.orchestrator))}" data-nav>${escapeHtml(r.orchestrator)}</a></td>
     <td class="region" title="${escapeHtml(name || r.region)}">${escapeHtml(r.region)}</td>
     ${COLUMNS.filter((c) => c.numeric)
-      .map((c) => `<td class="num" data-key="${c.key}" data-value="${r[c.key]}" title="${r[c.key]}">${c.fmt(r[c.key])}</td>`)
+      .map((c) => `<td class="num" data-key="${c.key}" data-value="${r[c.key]}">${c.fmt(r[c.key])}</td>`)
       .join('')}
   </tr>`;
 }

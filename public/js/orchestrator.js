@@ -1,7 +1,9 @@
 // One orchestrator: its scores per region, its top AI score, and charts over time of its
 // raw stats (round-trip time and success rate per region), with the errors it reported.
 import { escapeHtml, fixed4, percent, dateTime, count } from './format.js';
-import { timeChart } from './charts.js';
+import { timeChart, destroyCharts } from './charts.js';
+
+export { destroyCharts };
 
 const SUCCESS_BUCKETS = 48;
 
