@@ -1,0 +1,6 @@
+//! The `leaderboard` commands, one module each.
+
+pub(crate) mod migrate;
+pub(crate) mod seed;
+pub(crate) mod serve;
+pub(crate) mod sign;
