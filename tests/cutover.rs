@@ -128,10 +128,7 @@ async fn migrating_a_live_database_never_holds_its_writers_up() {
         .await
         .expect("writes during the backfill")
         .get(0);
-    assert!(
-        stored > 0 && during > 0,
-        "{stored} stored, {during} during"
-    );
+    assert!(stored > 0 && during > 0, "{stored} stored, {during} during");
 
     exact::assert_counted_once(&db).await;
     let server = service(&db, true).await;
@@ -219,10 +216,16 @@ async fn a_backfill_killed_half_way_resumes_and_every_answer_stays_exact() {
         .expect("terminate")
         .get(0);
     assert!(terminated);
-    assert!(killed.await.expect("join").is_err(), "the killed step failed");
+    assert!(
+        killed.await.expect("join").is_err(),
+        "the killed step failed"
+    );
     blocker.batch_execute("ROLLBACK").await.expect("release");
     let after_kill = backfill_state(&db).await;
-    assert_eq!(after_kill, before_kill, "a killed step leaves nothing behind");
+    assert_eq!(
+        after_kill, before_kill,
+        "a killed step leaves nothing behind"
+    );
     assert!(after_kill.ids_left > 0 && after_kill.rows_done > 0);
     exact::compare_every_route(&server, &db, &windows, &mut rng).await;
 
@@ -245,7 +248,9 @@ async fn a_backfill_killed_half_way_resumes_and_every_answer_stays_exact() {
         .await
         .expect("writes across the boundary");
     for _ in 0..10 {
-        let response = server.post(exact::random_payload(&mut rng).to_string()).await;
+        let response = server
+            .post(exact::random_payload(&mut rng).to_string())
+            .await;
         assert_eq!(response.status().as_u16(), 200);
     }
     exact::compare_every_route(&server, &db, &windows, &mut rng).await;
@@ -294,7 +299,9 @@ async fn a_cold_start_on_an_adopted_database_answers_exactly_without_waiting_for
     // the backfill runs behind them (held off here, so they are read half done).
     let mut client = operator_connection(&db).await;
     let holder = {
-        migrate::run(&mut client).await.expect("cold start's migrations");
+        migrate::run(&mut client)
+            .await
+            .expect("cold start's migrations");
         hold_off_steps(&db).await
     };
     let server = service(&db, true).await;

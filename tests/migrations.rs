@@ -4,8 +4,8 @@
 mod common;
 
 use common::{assert_seed_regions, TestDb, TestServer};
-use serde_json::json;
 use leaderboard::{App, Config};
+use serde_json::json;
 use std::sync::Arc;
 
 /// Every migration this build knows, in order.
@@ -430,7 +430,9 @@ async fn a_database_on_the_first_release_of_v4_is_upgraded_and_counted_again() {
     server.app.db.migrations().await.expect("migrations");
     let client = db.client().await;
     client
-        .batch_execute(include_str!("../migrations/down/V4__read_path_rollups.down.sql"))
+        .batch_execute(include_str!(
+            "../migrations/down/V4__read_path_rollups.down.sql"
+        ))
         .await
         .expect("revert V4");
     client

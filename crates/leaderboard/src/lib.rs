@@ -19,7 +19,6 @@ pub mod query;
 pub mod rollup;
 pub mod routes;
 pub mod score;
-pub mod seed;
 pub mod server;
 pub mod stats;
 pub mod store;

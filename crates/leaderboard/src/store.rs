@@ -574,7 +574,15 @@ pub async fn best_ai_group(
     let row = db
         .timed(client.query_typed_opt(BEST_AI_GROUP.as_str(), &rollup.values()))
         .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), settle_rate(r.get(3)), r.get(4))))
+    Ok(row.map(|r| {
+        (
+            r.get(0),
+            r.get(1),
+            r.get(2),
+            settle_rate(r.get(3)),
+            r.get(4),
+        )
+    }))
 }
 
 static PIPELINES: Lazy<String> = Lazy::new(|| {

@@ -26,6 +26,7 @@ macro_rules! note {
 // One module per command (after the macros, which they use).
 mod commands;
 mod database;
+mod seed;
 mod static_files;
 
 const ENVIRONMENT: &str = "\

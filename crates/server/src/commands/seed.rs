@@ -1,10 +1,11 @@
 //! `leaderboard seed`: synthetic test-job events (demo data, benchmarks, cut-over rehearsals).
 
 use crate::database::{with_database, Database};
+use crate::seed;
 use crate::{Failure, SeedArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 use leaderboard::db::DbError;
-use leaderboard::{backfill, migrate, seed};
+use leaderboard::{backfill, migrate};
 use std::time::{Duration, Instant};
 
 pub(crate) async fn run(args: SeedArgs) -> Result<(), Failure> {

@@ -5,8 +5,8 @@
 //! Each payload is what `post_stats` would store for such a post (a test checks this), so
 //! every read route sees seeded events exactly like posted ones.
 
-use crate::db::DbError;
 use bytes::{BufMut, BytesMut};
+use leaderboard::db::DbError;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -293,18 +293,6 @@ impl Generator {
         })
     }
 
-    /// Every orchestrator address, in generation order.
-    pub fn orchestrators(&self) -> impl Iterator<Item = &str> {
-        self.orchestrators.iter().map(|o| o.address.as_str())
-    }
-
-    /// The addresses of the orchestrators that get AI events.
-    pub fn ai_orchestrators(&self) -> impl Iterator<Item = &str> {
-        self.ai_orchestrators
-            .iter()
-            .map(|&i| self.orchestrators[i].address.as_str())
-    }
-
     /// Events still to come.
     pub fn remaining(&self) -> u64 {
         self.remaining
@@ -559,8 +547,8 @@ pub async fn copy_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::JobType;
-    use crate::stats::Stat;
+    use leaderboard::query::JobType;
+    use leaderboard::stats::Stat;
     use serde_json::Value;
 
     fn seed_regions() -> Regions {
