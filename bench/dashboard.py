@@ -44,11 +44,6 @@ CHART_JS = """async () => {
     frames.push(now - last);
     last = now;
   }
-  // One full redraw, synchronously.
-  const t0 = performance.now();
-  u.setScale('x', { min, max });
-  u.redraw(false, true);
-  const redraw = performance.now() - t0;
   return {
     points: Number(el.dataset.points),
     series: u.series.length - 1,
@@ -56,7 +51,7 @@ CHART_JS = """async () => {
     drawnAt: draw ? draw.startTime + draw.duration : null,
     rawApi: res ? res.responseEnd - res.requestStart : null,
     rawBytes: res ? res.encodedBodySize : null,
-    frames, redraw,
+    frames,
   };
 }"""
 
@@ -122,8 +117,7 @@ def main():
         frames = [f for x in charts for f in x["frames"]]
         print(
             f"orchestrator page ({first[:10]}…): round-trip chart of {c['points']} points in {c['series']} series: "
-            f"first draw median {median([x['firstDraw'] for x in charts]):.1f} ms, full redraw median "
-            f"{median([x['redraw'] for x in charts]):.1f} ms, zooming {statistics.mean(frames):.1f} ms per frame "
+            f"first draw median {median([x['firstDraw'] for x in charts]):.1f} ms, zooming {statistics.mean(frames):.1f} ms per frame "
             f"(p95 {sorted(frames)[int(len(frames) * 0.95)]:.1f} ms); on screen {median([x['drawnAt'] for x in charts]):.0f} ms "
             f"after navigation (raw_stats {median([x['rawApi'] for x in charts]):.0f} ms, {c['rawBytes'] / 1024:.0f} KiB) over {RUNS} loads"
         )
