@@ -269,10 +269,12 @@ END
 $$;
 
 -- One bounded step of the backfill: counts the not yet counted events with the highest
--- ids, at most `batch` ids of them, then compacts. One statement, so it commits on its
--- own and a dropped connection loses only the step in flight; the state row's lock makes
--- steps one at a time. Returns the ids left to count (0: done), or NULL when another
--- step or a writer deciding on uncounted rows holds the state (try again later).
+-- ids, at most `batch` ids of them, straight into the buckets of every span (no appended
+-- rows to compact later: a step holds the compaction's lock instead, so it never races
+-- one). One statement, so it commits on its own and a dropped connection loses only the
+-- step in flight; the state row's lock makes steps one at a time. Returns the ids left to
+-- count (0: done), or NULL when another step or a writer deciding on uncounted rows holds
+-- the state (try again later).
 CREATE FUNCTION leaderboard_backfill_step(batch integer) RETURNS bigint
     LANGUAGE plpgsql AS
 $$
@@ -288,55 +290,65 @@ BEGIN
     IF state.pending_through IS NULL THEN
         RETURN 0;
     END IF;
+    -- Never waits for a compaction (whose writer may be waiting for this row): busy instead.
+    IF NOT pg_try_advisory_xact_lock(5497451852596) THEN
+        RETURN NULL;
+    END IF;
     low := state.pending_through::bigint - greatest(batch, 1);
     IF low <= state.floor_id THEN
         -- The last step takes every id below, also rows given explicit low ids meanwhile.
         low := NULL;
     END IF;
 
-    WITH c AS MATERIALIZED (SELECT e.* FROM events e
-                             WHERE e.id <= state.pending_through
-                               AND e.id > COALESCE(low, -2147483649)),
+    WITH c AS MATERIALIZED (
+             SELECT e.id, e.event_time, e.region_id, e.orchestrator,
+                    (floor(extract(epoch FROM e.event_time) / 600) * 600)::bigint AS bucket,
+                    e.payload ->> 'model' AS model, e.payload ->> 'pipeline' AS pipeline,
+                    COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0) AS success_rate,
+                    leaderboard_number(e.payload -> 'round_trip_time') AS round_trip_time,
+                    COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) AS seg_duration
+             FROM events e
+             WHERE e.id <= state.pending_through
+               AND e.id > COALESCE(low, -2147483649)
+               AND e.region_id IS NOT NULL),
          sums AS (
-             INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
-                                               events, success_rate, round_trip_time, seg_duration)
-             SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
-                    c.region_id, c.orchestrator,
-                    COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
-                    count(*),
-                    sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
-                    sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
-                    sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
+             INSERT INTO event_buckets AS b (span, bucket, region_id, orchestrator, model, pipeline,
+                                             events, success_rate, round_trip_time, seg_duration)
+             SELECT s.span, c.bucket / s.span * s.span, c.region_id, c.orchestrator,
+                    COALESCE(c.model, ''), COALESCE(c.pipeline, ''), count(*), sum(c.success_rate),
+                    sum(COALESCE(c.round_trip_time, 0)), sum(c.seg_duration)
              FROM c
-             WHERE c.region_id IS NOT NULL
-             GROUP BY 1, 2, 3, 4, 5),
+                      CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
+             GROUP BY 1, 2, 3, 4, 5, 6
+             ORDER BY 1, 5, 6, 2, 3, 4
+             ON CONFLICT (span, model, pipeline, bucket, region_id, orchestrator) DO UPDATE
+                 SET events          = b.events + EXCLUDED.events,
+                     success_rate    = b.success_rate + EXCLUDED.success_rate,
+                     round_trip_time = b.round_trip_time + EXCLUDED.round_trip_time,
+                     seg_duration    = b.seg_duration + EXCLUDED.seg_duration),
          pipelines AS (
-             INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
-             SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
-                    c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', count(*)
+             INSERT INTO pipeline_buckets AS b (span, bucket, region_id, model, pipeline, events)
+             SELECT s.span, c.bucket / s.span * s.span, c.region_id, c.model, c.pipeline, count(*)
              FROM c
-             WHERE c.region_id IS NOT NULL
-               AND c.payload ->> 'model' IS NOT NULL
-               AND c.payload ->> 'pipeline' IS NOT NULL
-             GROUP BY 1, 2, 3, 4),
+                      CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
+             WHERE c.model IS NOT NULL AND c.pipeline IS NOT NULL
+             GROUP BY 1, 2, 3, 4, 5
+             ORDER BY 1, 2, 3, 4, 5
+             ON CONFLICT (span, bucket, region_id, model, pipeline) DO UPDATE
+                 SET events = b.events + EXCLUDED.events),
          round_trips AS (
              INSERT INTO ai_round_trips (event_id, event_time, region_id, model, pipeline,
                                          round_trip_time)
-             SELECT c.id, c.event_time, c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline',
-                    leaderboard_number(c.payload -> 'round_trip_time')
+             SELECT c.id, c.event_time, c.region_id, c.model, c.pipeline, c.round_trip_time
              FROM c
-             WHERE c.region_id IS NOT NULL
-               AND c.payload ->> 'model' IS NOT NULL
-               AND c.payload ->> 'pipeline' IS NOT NULL
-               AND leaderboard_number(c.payload -> 'success_rate') = 1
-               AND leaderboard_number(c.payload -> 'round_trip_time') <> 0)
+             WHERE c.model IS NOT NULL AND c.pipeline IS NOT NULL
+               AND c.success_rate = 1 AND c.round_trip_time <> 0)
     SELECT count(*) INTO counted FROM c;
 
     UPDATE leaderboard_backfill
     SET pending_through = low,
         rows_done       = rows_done + counted,
         completed_at    = CASE WHEN low IS NULL THEN now() END;
-    PERFORM leaderboard_compact();
     RETURN COALESCE(low - state.floor_id, 0);
 END
 $$;

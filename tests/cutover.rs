@@ -360,7 +360,7 @@ async fn one_statement_inserting_updating_and_deleting_many_rows_keeps_the_rollu
     let db = TestDb::new().await;
     let server = service(&db, true).await;
     server.app.db.migrations().await.expect("migrations");
-    exact::insert_random_events(&db, 200_000).await;
+    exact::insert_random_events(&db, 100_000).await;
     let client = db.client().await;
     client
         .batch_execute(

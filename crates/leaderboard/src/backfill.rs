@@ -98,8 +98,10 @@ pub async fn step(client: &impl GenericClient, batch: i32) -> Result<Step, DbErr
 }
 
 /// After the last step: builds the raw_stats index (CREATE INDEX CONCURRENTLY: writers go
-/// on meanwhile), vacuums and analyzes the rollups and analyzes `events` (whose edges
-/// every read takes), so the first reads already get the plans their size calls for. Safe to repeat; returns whether the index is ready
+/// on meanwhile), vacuums and analyzes the rollups and analyzes the original tables every
+/// read joins (`events` for the window's edges, `regions` and `job_types` for its scope:
+/// a database the Go service created may never have been analyzed), so the first reads
+/// already get the plans their size calls for. Safe to repeat; returns whether the index is ready
 /// (false: another process is building it right now).
 pub async fn finish(client: &impl GenericClient) -> Result<bool, DbError> {
     let ready = build_index(client).await?;
@@ -110,7 +112,9 @@ pub async fn finish(client: &impl GenericClient) -> Result<bool, DbError> {
              pipeline_bucket_appends, ai_round_trips, leaderboard_backfill",
         )
         .await?;
-    client.batch_execute("ANALYZE events").await?;
+    client
+        .batch_execute("ANALYZE events, regions, job_types")
+        .await?;
     Ok(ready)
 }
 
