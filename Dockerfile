@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The Leaderboard API as one container image: the `leaderboard` binary (crates/server), which
 # serves every route on PORT (8080) by default and runs every operator command too:
 #
@@ -10,7 +9,8 @@
 # image has no embedded PostgreSQL (LEADERBOARD_EMBEDDED_DB=off), so without it every
 # command stops with one line saying so. Runs as the unprivileged user `leaderboard`
 # (10001); the binary is PID 1 and stops gracefully on SIGTERM (`docker stop`); logs go to
-# the container's output. Details: docs/self-hosting.md. CI builds exactly this file
+# the container's output. Needs BuildKit (Docker's default builder since 23.0) or podman/buildah
+# for the cache mounts. Details: docs/self-hosting.md. CI builds exactly this file
 # (ci/container.sh).
 
 # --- build: the release binary, with the repository's Cargo.lock ---------------------------

@@ -165,10 +165,15 @@ postgres_image
 
 # --- the image -----------------------------------------------------------------------------
 log "podman build -t $IMAGE . (the repository's Dockerfile, --pull=never)"
+previous=$(image_id "$IMAGE" 2>/dev/null || true)
 t=$(now_ms)
+# --format docker: the OCI format has no HEALTHCHECK.
 nice -n 10 podman build --pull=never --network host --format docker -t "$IMAGE" -f Dockerfile . \
   >"$BASE_WORK/build.log" 2>&1 || { tail -n 40 "$BASE_WORK/build.log"; fail "podman build"; }
 build_s=$(seconds_since "$t")
+# The compose file's api image is `leaderboard` (built from the Dockerfile): this one.
+podman tag "$IMAGE" localhost/leaderboard:latest
+drop_replaced "$previous" "$IMAGE"
 size_mb=$(image_mb "$IMAGE")
 log "built $IMAGE in $build_s s: $size_mb MB"
 awk -v s="$size_mb" 'BEGIN { exit !(s <= 100) }' || fail "the image is $size_mb MB (target: at most 100 MB)"
@@ -251,9 +256,6 @@ if podman container exists leaderboard_postgres; then
   [ "$owner" = "$PROJECT" ] || fail "a container leaderboard_postgres exists (not made by this script): refusing to touch it"
   podman rm -f leaderboard_postgres >/dev/null
 fi
-# The compose file's api image is `leaderboard` (built from the Dockerfile): the image just
-# built and checked.
-podman tag "$IMAGE" localhost/leaderboard:latest
 export SECRET=$SECRET_CI LEADERBOARD_PORT POSTGRES_PORT LOG_LEVEL=info
 LEADERBOARD_PORT=$(free_port)
 POSTGRES_PORT=$(free_port)
