@@ -3,8 +3,9 @@
 # too: `bash ci/vercel-dev.sh`): every request below goes through the Vercel dev proxy,
 # which builds each function on its first request (cargo build, debug) and starts it with
 # VERCEL_DEV_PORT, against a throwaway PostgreSQL:
-#   GET /api/regions, GET /api/health, one signed POST /api/post_stats, and the
-#   GET /api/raw_stats?orchestrator=0xsmoke that returns it.
+#   GET /api/regions, GET / (public/index.html, byte for byte), GET /api/health, one
+#   signed POST /api/post_stats, and the GET /api/raw_stats?orchestrator=0xsmoke that
+#   returns it.
 #
 # It runs from a copy of the working tree (no .vercel/, no .env*, no target/), because
 # `vercel dev --local` only works offline without .vercel/project.json, and a .env in the
@@ -83,6 +84,10 @@ base=http://127.0.0.1:$port
 request "GET /api/regions (builds it)" 1500 200 "$base/api/regions"
 json_check "$body" 'Array.isArray(b.regions) && b.regions.length >= 26 && b.regions.some(r => r.id === "FRA")' ||
   fail "/api/regions: $(head -c 500 "$body")"
+
+# public/ is the site (vercel.json: outputDirectory), served as it is.
+request "GET / (public/index.html)" 60 200 "$base/"
+cmp -s "$body" "$work/public/index.html" || fail "GET / did not answer public/index.html: $(head -c 300 "$body")"
 
 request "GET /api/health (builds it)" 900 200 "$base/api/health"
 json_check "$body" 'b.postgres && b.postgres.ok === true && b.migrations && b.migrations.ok === true' ||
