@@ -467,15 +467,29 @@ static GROUPS: Lazy<String> = Lazy::new(|| {
     )
 });
 
-/// A success rate average from the rollups, whose sums gain and lose rows (updates,
-/// deletes, the backfill) and so carry float rounding the straightforward AVG does not:
-/// an average of rates that are all 1 may come out a few ulps above it. Snaps such
-/// rounding back into [0, 1]; a real excess (rates above 1 written by hand) stays.
+/// The rollups' sums gain and lose rows (updates, deletes, the backfill), so an average
+/// taken from them carries float rounding the straightforward AVG does not: rates that
+/// are all 0 may come out at 1e-17, all 1 at a few ulps above 1, round trips that are all
+/// 0 at 1e-15 s. The scores jump at exactly 0 (score 0 without success, round-trip score
+/// 0 without a round trip), so such residues are snapped: a success rate within 1e-9 of 0
+/// or just above 1 (at most a billion events' worth of ulps; no real average is that
+/// close), a round trip under a microsecond (no network round trip is). Real values,
+/// rates above 1 written by hand included, stay as they are.
 fn settle_rate(average: f64) -> f64 {
-    const ROUNDING: f64 = 1e-12;
-    if average > 1.0 && average - 1.0 < ROUNDING {
+    const RESIDUE: f64 = 1e-9;
+    if average.abs() < RESIDUE {
+        0.0
+    } else if average > 1.0 && average - 1.0 < RESIDUE {
         1.0
-    } else if average < 0.0 && average > -ROUNDING {
+    } else {
+        average
+    }
+}
+
+/// See [`settle_rate`]: a round trip average under a microsecond is rounding residue.
+fn settle_seconds(average: f64) -> f64 {
+    const RESIDUE: f64 = 1e-6;
+    if average.abs() < RESIDUE {
         0.0
     } else {
         average
@@ -495,7 +509,7 @@ pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverage
             orchestrator: row.get(0),
             region: row.get(1),
             success_rate: settle_rate(row.get(2)),
-            round_trip_time: row.get(3),
+            round_trip_time: settle_seconds(row.get(3)),
             seg_duration: row.get(4),
         })
         .collect())
@@ -554,14 +568,17 @@ static BEST_AI_GROUP: Lazy<String> = Lazy::new(|| {
              WHERE p.model <> '' AND p.pipeline <> '' \
              GROUP BY s.name, p.model, p.pipeline \
             HAVING sum(p.events) > 0 \
-             ORDER BY 4 DESC, 5 ASC, 1, 2, 3 \
+             ORDER BY round((sum(p.success_rate) / sum(p.events)::float8)::numeric, 9) DESC, \
+                      round((sum(p.round_trip_time) / sum(p.events)::float8)::numeric, 6) ASC, \
+                      1, 2, 3 \
              LIMIT 1",
         PARTS.as_str()
     )
 });
 
 /// One orchestrator's best AI group in the window: highest average success rate, then
-/// lowest average round trip, then by name for a stable answer. Its averages come along.
+/// lowest average round trip (compared past their rounding residue, see [`settle_rate`]),
+/// then by name for a stable answer. Its averages come along.
 pub async fn best_ai_group(
     db: &Db,
     params: &Params,
@@ -580,7 +597,7 @@ pub async fn best_ai_group(
             r.get(1),
             r.get(2),
             settle_rate(r.get(3)),
-            r.get(4),
+            settle_seconds(r.get(4)),
         )
     }))
 }
@@ -629,12 +646,15 @@ pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pip
 
 #[cfg(test)]
 mod tests {
-    use super::settle_rate;
+    use super::{settle_rate, settle_seconds};
 
     #[test]
     fn rollup_rounding_is_snapped_back_into_the_unit_range_and_real_values_stay() {
         assert_eq!(settle_rate(1.0000000000000002), 1.0);
         assert_eq!(settle_rate(-2e-17), 0.0);
+        assert_eq!(settle_rate(1.1e-16), 0.0);
+        assert_eq!(settle_seconds(3e-15), 0.0);
+        assert_eq!(settle_seconds(0.25), 0.25);
         assert_eq!(settle_rate(0.75), 0.75);
         assert_eq!(settle_rate(1.5), 1.5);
         assert_eq!(settle_rate(-0.5), -0.5);
