@@ -13,8 +13,8 @@
 #
 # It builds the upload that ci/vercel-source.sh prepared for the same commit (its
 # directory, LEADERBOARD_VERCEL_SOURCE_DIR, default ~/.cache/leaderboard-vercel-source,
-# so the host-side build scripts and proc-macros compiled there are reused), or prepares
-# it itself the same way. Never this checkout's target/.
+# saving the clone; measured, its cross build shares no compiled crates with the native
+# one), or prepares it itself the same way. Never this checkout's target/.
 #
 # Tools, installed once into LEADERBOARD_ZIG_DIR (default ~/.cache/leaderboard-zig) and
 # reused: zig from the PyPI package `ziglang` (in a venv of its own) and cargo-zigbuild
