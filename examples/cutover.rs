@@ -12,7 +12,9 @@
 //! Environment: `LEADERBOARD_BIN` (default: `leaderboard` next to this example's
 //! directory), `CUTOVER_FSYNC` (`on` for a crash-safe PostgreSQL; default off).
 
-use localpg::{Options, PgServer};
+mod common;
+
+use common::{connect, free_port, start_postgres};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
-const DATABASE: &str = "leaderboard";
 /// The posters' orchestrator, so their rows are found again.
 const MARKER: &str = "0xcutover";
 /// The Go service's insert and a read it serves (raw_stats of one orchestrator, 24 h).
@@ -69,14 +70,6 @@ fn server_bin() -> PathBuf {
                 .map(|dir| dir.join("leaderboard"))
                 .unwrap_or_default()
         })
-}
-
-async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| format!("connecting: {e}"))?;
-    tokio::spawn(connection);
-    Ok(client)
 }
 
 /// `leaderboard ARGS` on the database, its output on failure.
@@ -130,19 +123,11 @@ async fn run() -> Result<bool, String> {
     let clients = arg(2, 4)?;
     let rate = arg(3, 20)?.max(1);
     let fsync = std::env::var("CUTOVER_FSYNC").is_ok_and(|v| v == "on");
-    let pg = tokio::task::spawn_blocking(move || -> Result<PgServer, localpg::Error> {
-        let mut options = Options::ephemeral();
+    let (_pg, url) = start_postgres(move |options| {
         options.fsync = fsync;
         options.settings.push(("max_wal_size".into(), "8GB".into()));
-        let pg = PgServer::start(options)?;
-        localpg::cleanup_at_exit(&pg);
-        pg.create_database(DATABASE)?;
-        Ok(pg)
     })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("starting PostgreSQL: {e}"))?;
-    let url = pg.url(DATABASE);
+    .await?;
     println!(
         "cut-over of {events} events, {clients} clients x {rate} posts/s plus reads, fsync {}",
         if fsync { "on" } else { "off" }
@@ -281,10 +266,7 @@ async fn run() -> Result<bool, String> {
 /// Median of 15 `aggregated_stats` requests to the local server right after the
 /// migration, and again after a manual `VACUUM ANALYZE`.
 async fn leaderboard_timings(url: &str, db: &tokio_postgres::Client) -> Result<(f64, f64), String> {
-    let port = {
-        let socket = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        socket.local_addr().map_err(|e| e.to_string())?.port()
-    };
+    let port = free_port()?;
     let mut server = Command::new(server_bin())
         .env("POSTGRES", url)
         .env("PORT", port.to_string())

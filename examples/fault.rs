@@ -17,8 +17,11 @@
 //!
 //! Exit status: 0 every invariant held, 1 one was violated, 2 the test could not run.
 
+mod common;
+
+use common::{connect, free_port, start_postgres};
 use leaderboard::auth;
-use localpg::{Options, PgServer};
+use localpg::PgServer;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -28,7 +31,6 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
 const SECRET: &str = "fault-test-secret";
-const DATABASE: &str = "leaderboard";
 /// Payload `timestamp` of request 0; request `i` posts `TIMESTAMP_BASE + i`, which is how
 /// its row is found again.
 const TIMESTAMP_BASE: i64 = 1_800_000_000;
@@ -185,16 +187,7 @@ async fn run(s: &Settings) -> Result<bool, String> {
         s.backoff.as_millis(),
         s.timeout.as_secs()
     );
-    let pg = tokio::task::spawn_blocking(|| -> Result<PgServer, localpg::Error> {
-        let pg = PgServer::start(Options::ephemeral())?;
-        localpg::cleanup_at_exit(&pg);
-        pg.create_database(DATABASE)?;
-        Ok(pg)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("starting PostgreSQL: {e}"))?;
-    let db_url = pg.url(DATABASE);
+    let (pg, db_url) = start_postgres(|_| {}).await?;
     let pg = Arc::new(Mutex::new(pg));
 
     let work = std::env::temp_dir().join(format!("leaderboard-fault-{}", std::process::id()));
@@ -731,14 +724,6 @@ async fn orchestrator_rows(db_url: &str, orchestrator: &str) -> Result<u64, Stri
     Ok(row.get::<_, i64>(0) as u64)
 }
 
-async fn connect(db_url: &str) -> Result<tokio_postgres::Client, String> {
-    let (client, connection) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| format!("connecting to the database: {e}"))?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
 fn spawn_server(
     s: &Settings,
     db_url: &str,
@@ -821,13 +806,6 @@ fn by_status<'a>(counts: impl Iterator<Item = (&'a u16, &'a u64)>) -> String {
     } else {
         parts.join(", ")
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("finding a free port: {e}"))
 }
 
 /// A poisoned lock only means another task panicked; the data is still usable.
