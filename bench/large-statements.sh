@@ -25,8 +25,9 @@ statement() {
   local started=$SECONDS
   psql "$URL" -v ON_ERROR_STOP=1 -qAt <<SQL
 SELECT pg_backend_pid() AS pid \gset
+\setenv BACKEND_PID :pid
 $sql;
-\! grep VmHWM /proc/:pid/status | sed 's/^/  backend peak memory: /'
+\! grep VmHWM /proc/\$BACKEND_PID/status | sed 's/^/  backend peak memory: /'
 SQL
   echo "  $what: $((SECONDS - started)) s"
 }
@@ -48,8 +49,8 @@ rolled AS (
     FROM event_buckets WHERE span = 600),
 trips AS (
   SELECT (SELECT count(*) FROM ai_round_trips) AS kept,
-         (SELECT count(*) FROM events WHERE region_id IS NOT NULL AND payload ? 'model'
-             AND payload ? 'pipeline' AND leaderboard_number(payload -> 'success_rate') = 1
+         (SELECT count(*) FROM events WHERE region_id IS NOT NULL AND payload ->> 'model' IS NOT NULL
+             AND payload ->> 'pipeline' IS NOT NULL AND leaderboard_number(payload -> 'success_rate') = 1
              AND leaderboard_number(payload -> 'round_trip_time') <> 0) AS wanted)
 SELECT format('%s rows; rollups %s; sums %s/%s/%s vs %s/%s/%s; AI round trips %s of %s; %s',
               raw.n, rolled.n, raw.sr, raw.rtt, raw.seg, rolled.sr, rolled.rtt, rolled.seg,
