@@ -221,6 +221,18 @@ mod tests {
     }
 
     #[test]
+    fn backfill_is_background_unless_off_and_anything_else_warns() {
+        assert!(load(&[]).0.backfill_in_background);
+        assert!(load(&[("BACKFILL", "background")]).0.backfill_in_background);
+        let (c, w) = load(&[("BACKFILL", " off ")]);
+        assert!(!c.backfill_in_background && w.is_empty());
+        let (c, w) = load(&[("BACKFILL", "sometimes")]);
+        assert!(c.backfill_in_background);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].variable, "BACKFILL");
+    }
+
+    #[test]
     fn empty_secret_is_no_secret() {
         let (c, _) = load(&[("SECRET", "")]);
         assert_eq!(c.secret, None);
