@@ -274,9 +274,16 @@ async fn commit_waiting_and_outcome_asked(client: &tokio_postgres::Client) -> i3
     }
 }
 
-/// A server on a fresh database whose COMMITs wait for advisory lock 4242 (held by the
-/// returned client), with `DB_TIMEOUT` 2 s.
-async fn commits_wait_for_the_test() -> (TestDb, TestServer, tokio_postgres::Client) {
+/// A server on a fresh database, `DB_TIMEOUT` 2 s, whose COMMIT of rows from `0xwait`
+/// waits for advisory lock 4242 (held by the returned client), and a batch of two such
+/// posts being written (behind two lone posts of `0xe`, which commit at once): their
+/// answers, in order, the lone ones first.
+async fn a_batch_whose_commit_waits() -> (
+    TestDb,
+    TestServer,
+    tokio_postgres::Client,
+    Vec<tokio::task::JoinHandle<(u16, Option<String>)>>,
+) {
     let db = TestDb::new().await;
     let mut config = Config::for_database(&db.url);
     config.secret = Some(SECRET.to_string());
@@ -287,42 +294,63 @@ async fn commits_wait_for_the_test() -> (TestDb, TestServer, tokio_postgres::Cli
     client
         .batch_execute(
             "CREATE FUNCTION test_wait_at_commit() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN PERFORM pg_advisory_lock_shared(4242); \
-                      PERFORM pg_advisory_unlock_shared(4242); RETURN NULL; END $$; \
+             $$ BEGIN IF NEW.orchestrator = '0xwait' THEN \
+                          PERFORM pg_advisory_lock_shared(4242); \
+                          PERFORM pg_advisory_unlock_shared(4242); \
+                      END IF; RETURN NULL; END $$; \
              CREATE CONSTRAINT TRIGGER test_wait_at_commit AFTER INSERT ON events \
                  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_wait_at_commit(); \
              SELECT pg_advisory_lock(4242)",
         )
         .await
         .expect("a COMMIT that waits");
-    (db, server, client)
+    let lock = InsertLock::take(&db.url).await;
+    let answers = two_blocked_writers_and_a_queue(
+        &server,
+        [stat("0xe", 0), stat("0xe", 1)],
+        vec![stat("0xwait", 2), stat("0xwait", 3)],
+    )
+    .await;
+    lock.release().await;
+    (db, server, client, answers)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_commit_that_lost_its_answer_but_committed_answers_200() {
-    let (db, server, client) = commits_wait_for_the_test().await;
-    let answer = spawn_post(&server, stat("0xe", 1));
+async fn a_batch_whose_commit_lost_its_answer_but_committed_answers_200() {
+    let (db, server, client, answers) = a_batch_whose_commit_waits().await;
     // The COMMIT outlived DB_TIMEOUT; the service dropped that connection and asks.
     commit_waiting_and_outcome_asked(&client).await;
     client
         .batch_execute("SELECT pg_advisory_unlock(4242)")
         .await
         .expect("let the COMMIT finish");
-    assert_eq!(answer.await.expect("post"), (200, None));
-    assert_eq!(event_count(&db).await, 1);
+    for answer in answers {
+        assert_eq!(answer.await.expect("post"), (200, None));
+    }
+    assert_eq!(server.app.ingest.stats().largest, 2);
+    assert_eq!(event_count(&db).await, 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_commit_that_lost_its_answer_and_rolled_back_answers_503() {
-    let (db, server, client) = commits_wait_for_the_test().await;
-    let answer = spawn_post(&server, stat("0xf", 1));
+async fn a_batch_whose_commit_lost_its_answer_and_rolled_back_answers_503() {
+    let (db, server, client, answers) = a_batch_whose_commit_waits().await;
     let pid = commit_waiting_and_outcome_asked(&client).await;
     client
         .query("SELECT pg_terminate_backend($1)", &[&pid])
         .await
         .expect("end the waiting COMMIT");
-    assert_eq!(answer.await.expect("post"), (503, Some("2".into())));
-    assert_eq!(event_count(&db).await, 0);
+    let mut statuses = Vec::new();
+    for answer in answers {
+        statuses.push(answer.await.expect("post"));
+    }
+    let unavailable = (503, Some("2".to_string()));
+    assert_eq!(
+        statuses,
+        [(200, None), (200, None), unavailable.clone(), unavailable]
+    );
+    assert_eq!(server.app.ingest.stats().largest, 2);
+    let client = db.client().await;
+    assert_eq!(stored_timestamps(&client).await, [0, 1]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

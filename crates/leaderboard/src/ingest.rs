@@ -1,6 +1,7 @@
 //! Group commit for post_stats: posts that arrive while a batch is being written wait in a
-//! queue and are written together, as one multi-row `INSERT` in one transaction
-//! (`store::insert_events`); each post is answered once its batch is committed.
+//! queue and are written together, as one multi-row `INSERT` in one transaction, in one
+//! round trip (`store::insert_events`); each post is answered once its batch is committed.
+//! A batch of one is a plain autocommit `INSERT`, as the original service writes it.
 //!
 //! There is no delay: a post that finds a writer slot free starts a writer at once, which
 //! writes whatever is queued (that post alone, usually, when the service is quiet). While

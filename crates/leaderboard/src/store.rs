@@ -14,6 +14,7 @@ use once_cell::sync::Lazy;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::SimpleQueryMessage;
 
 /// A parameter and the type it is sent as.
 type Param<'a> = (&'a (dyn ToSql + Sync), Type);
@@ -89,31 +90,33 @@ pub async fn backfill(db: &Db) -> Result<Option<crate::backfill::Progress>, DbEr
     db.timed(crate::backfill::progress(&**client)).await
 }
 
-/// Stores one stat; returns once the row is committed (the statement runs in autocommit).
-pub async fn insert_event(db: &Db, region_key: i32, stat: &Stat) -> Result<(), DbError> {
-    let client = db.client().await?;
-    db.timed(client.execute_typed(
-        "INSERT INTO events (orchestrator, region_id, payload) VALUES ($1, $2, $3)",
-        &[
-            text(&stat.orchestrator),
-            (&region_key, Type::INT4),
-            (&stat.payload, Type::JSONB),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// Stores a batch of stats as one multi-row `INSERT` in one transaction; `Ok` once it is
-/// committed, `Err` when it is not (a data error of any row fails the whole batch).
+/// Stores a batch of stats; `Ok` once it is committed, `Err` when it is not (a data error
+/// of any row fails the whole batch).
 ///
-/// `BEGIN` and the `INSERT` go out together (one round trip) and `COMMIT` only after the
-/// insert succeeded, so a connection lost or a timeout before it can only roll back (the
-/// connection is then closed, never pooled mid-transaction). The insert also returns the
-/// transaction id: when the connection is lost or times out during `COMMIT`, the outcome
-/// is read back with `txid_status` on another connection until `DB_TIMEOUT`, so an `Err`
-/// means "not stored" unless the database stayed away for that long too (logged).
+/// A lone stat is one autocommit `INSERT`, as the original service writes it: one
+/// statement, one round trip, the least database time. A larger batch is one multi-row
+/// `INSERT` in a transaction whose `BEGIN`, `txid_current()`, `INSERT` and `COMMIT` go out
+/// together (still one round trip); an `INSERT` the database refuses turns that `COMMIT`
+/// into a rollback and leaves the connection usable. When a batch's answers stop
+/// (connection lost, `DB_TIMEOUT`) after its transaction id arrived, the outcome is read
+/// back with `txid_status` on another connection until `DB_TIMEOUT`, so the many posts of
+/// a batch are not answered 503 for rows that are stored. Otherwise (a lone stat, or a
+/// database that stalled before it named the transaction) an `Err` other than a refusal
+/// may still have committed, as with any single statement whose answer is lost.
 pub async fn insert_events(db: &Db, rows: &[(i32, &Stat)]) -> Result<(), DbError> {
+    let client = db.client().await?;
+    if let [(key, stat)] = rows {
+        db.timed(client.execute_typed(
+            "INSERT INTO events (orchestrator, region_id, payload) VALUES ($1, $2, $3)",
+            &[
+                text(&stat.orchestrator),
+                (key, Type::INT4),
+                (&stat.payload, Type::JSONB),
+            ],
+        ))
+        .await?;
+        return Ok(());
+    }
     let orchestrators: Vec<&str> = rows.iter().map(|(_, s)| s.orchestrator.as_str()).collect();
     let region_keys: Vec<i32> = rows.iter().map(|(key, _)| *key).collect();
     let payloads: Vec<&serde_json::Value> = rows.iter().map(|(_, s)| &s.payload).collect();
@@ -122,55 +125,44 @@ pub async fn insert_events(db: &Db, rows: &[(i32, &Stat)]) -> Result<(), DbError
         (&region_keys, Type::INT4_ARRAY),
         (&payloads, Type::JSONB_ARRAY),
     ];
-    let client = db.client().await?;
-    let begin = client.execute_typed("BEGIN", &[]);
-    let insert = client.query_typed(
-        "WITH stored AS (INSERT INTO events (orchestrator, region_id, payload) \
-                         SELECT * FROM unnest($1::text[], $2::int4[], $3::jsonb[]) RETURNING 1) \
-         SELECT txid_current(), count(*) FROM stored",
-        &params,
-    );
-    let inserted = db
-        .timed(async {
-            let (began, inserted) = tokio::join!(begin, insert);
-            began?;
-            inserted
-        })
-        .await;
-    let row = match inserted {
-        Ok(rows) => rows.into_iter().next(),
-        Err(e) => {
-            // Not committed. A healthy connection is rolled back and pooled again;
-            // anything else is closed, which rolls back too.
-            let rolled_back = matches!(e, DbError::Internal(_))
-                && db
-                    .timed(client.execute_typed("ROLLBACK", &[]))
-                    .await
-                    .is_ok();
-            if !rolled_back {
-                drop(deadpool_postgres::Object::take(client));
-            }
-            return Err(e);
-        }
+    let xid = std::sync::OnceLock::new();
+    let pipeline = async {
+        let (began, inserted, committed) = tokio::join!(
+            async {
+                for message in client.simple_query("BEGIN; SELECT txid_current()").await? {
+                    if let SimpleQueryMessage::Row(row) = message {
+                        if let Some(id) = row.get(0).and_then(|id| id.parse().ok()) {
+                            let _ = xid.set(id);
+                        }
+                    }
+                }
+                Ok::<_, tokio_postgres::Error>(())
+            },
+            client.execute_typed(
+                "INSERT INTO events (orchestrator, region_id, payload) \
+                 SELECT * FROM unnest($1::text[], $2::int4[], $3::jsonb[])",
+                &params,
+            ),
+            client.simple_query("COMMIT"),
+        );
+        began?;
+        inserted?;
+        committed?;
+        Ok::<_, tokio_postgres::Error>(())
     };
-    let (xid, count): (i64, i64) = match &row {
-        Some(row) => (row.get(0), row.get(1)),
-        None => (0, -1),
-    };
-    if count != rows.len() as i64 {
-        drop(deadpool_postgres::Object::take(client));
-        return Err(DbError::Internal(format!(
-            "a batch of {} rows inserted {count}",
-            rows.len()
-        )));
-    }
-    match db.timed(client.execute_typed("COMMIT", &[])).await {
-        Ok(_) => Ok(()),
-        // Refused at commit (a deferred constraint): rolled back, the connection is fine.
+    match db.timed(pipeline).await {
+        Ok(()) => Ok(()),
+        // Refused by the database (a row, or a deferred constraint at commit): rolled back.
         Err(e @ DbError::Internal(_)) => Err(e),
-        Err(e) => {
+        Err(lost) => {
             drop(deadpool_postgres::Object::take(client));
-            commit_outcome(db, xid, e).await
+            match xid.get() {
+                Some(&xid) => commit_outcome(db, xid, lost).await,
+                None => {
+                    tracing::warn!(rows = rows.len(), error = %lost, "a batch got no answer at all; whether it committed is unknown");
+                    Err(lost)
+                }
+            }
         }
     }
 }
