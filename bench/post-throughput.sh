@@ -20,7 +20,8 @@
 # pg_stat_statements' execution time of all statements (BEGIN/COMMIT included; the
 # commit of an autocommit statement is not part of its execution time). Then the medians
 # per build, and the same database figures for a plain single-row INSERT (pgbench, 8
-# clients, one statement per transaction) into `events` with its triggers disabled.
+# clients, one statement per transaction) into a fresh `events` with its triggers
+# disabled, once per repeat.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
@@ -179,25 +180,44 @@ run() {
   if [ "$ok" -gt "$rows" ]; then echo "LOSS: $ok answers 200 but $rows rows stored" >&2; exit 1; fi
 }
 
-# reference FSYNC: plain single-row INSERTs into events without triggers (the schema of
-# the last run's database, user triggers disabled), pgbench with 8 clients.
-reference() {
-  local fsync=$1 before_rows before_ticks ticks ms rows tps
-  local tries=0
-  until sql postgres "CREATE DATABASE ref_$fsync TEMPLATE run$RUN" >/dev/null 2>&1; do
-    tries=$((tries + 1))
-    [ $tries -lt 100 ] || { echo "cannot copy run$RUN" >&2; exit 1; }
-    sleep 0.1 # the stopped server's connections are still closing
+# The schema every reference run starts from: a database the current build migrated.
+reference_template() {
+  local http deadline
+  sql postgres "CREATE DATABASE ref_template" >/dev/null
+  http=$(free_port)
+  env POSTGRES="$PGURL/ref_template?sslmode=disable" SECRET=$SECRET PORT="$http" LOG_LEVEL=warn BACKFILL=off \
+    "$WORK/current" >"$WORK/out" 2>"$WORK/err" &
+  SERVER_PID=$!
+  deadline=$((SECONDS + 120))
+  until curl -sf -o /dev/null "localhost:$http/api/health"; do
+    [ $SECONDS -lt $deadline ] || { cat "$WORK/err"; echo "server not healthy" >&2; exit 1; }
+    sleep 0.2
   done
-  sql "ref_$fsync" "ALTER TABLE events DISABLE TRIGGER USER" >/dev/null
-  before_rows=$(sql "ref_$fsync" "SELECT count(*) FROM events")
-  sql "ref_$fsync" "SELECT pg_stat_statements_reset()" >/dev/null
+  stop_server
+}
+
+# reference FSYNC: plain single-row INSERTs into events without triggers (a fresh copy of
+# the migrated schema, user triggers disabled), pgbench with 8 clients, one statement per
+# transaction; a 2 s warm-up as for the builds.
+reference() {
+  local fsync=$1 db before_rows before_ticks ticks ms rows tps tries=0
+  RUN=$((RUN + 1))
+  db=ref$RUN
+  until sql postgres "CREATE DATABASE $db TEMPLATE ref_template" >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    [ $tries -lt 100 ] || { echo "cannot copy ref_template" >&2; exit 1; }
+    sleep 0.1 # the template's last connections are still closing
+  done
+  sql "$db" "ALTER TABLE events DISABLE TRIGGER USER" >/dev/null
+  "$PG_BINDIR/pgbench" -n -M extended -c 8 -j 2 -T 2 -f "$WORK/insert.sql" "$PGURL/$db" >/dev/null 2>&1
+  before_rows=$(sql "$db" "SELECT count(*) FROM events")
+  sql "$db" "SELECT pg_stat_statements_reset()" >/dev/null
   before_ticks=$(pg_ticks)
-  tps=$("$PG_BINDIR/pgbench" -n -M extended -c 8 -j 2 -T "$DURATION" -f "$WORK/insert.sql" "$PGURL/ref_$fsync" 2>/dev/null \
+  tps=$("$PG_BINDIR/pgbench" -n -M extended -c 8 -j 2 -T "$DURATION" -f "$WORK/insert.sql" "$PGURL/$db" 2>/dev/null \
     | awk '/^tps/ {print $3; exit}')
   ticks=$(($(pg_ticks) - before_ticks))
-  ms=$(pgss_ms "ref_$fsync")
-  rows=$(($(sql "ref_$fsync" "SELECT count(*) FROM events") - before_rows))
+  ms=$(pgss_ms "$db")
+  rows=$(($(sql "$db" "SELECT count(*) FROM events") - before_rows))
   printf "reference\t%s\t8\t%s\t\t\t\t%s\t\t%s\t%s\n" "$fsync" "$tps" "$rows" \
     "$(awk -v t="$ticks" -v hz="$TICKS" -v r="$rows" 'BEGIN {printf "%.1f", t / hz * 1e6 / r}')" \
     "$(awk -v m="$ms" -v r="$rows" 'BEGIN {printf "%.1f", m * 1000 / r}')" >>"$RESULTS"
@@ -206,14 +226,15 @@ reference() {
 
 for fsync in $FSYNC_MODES; do
   start_pg "$fsync"
+  reference_template
   for rep in $(seq "$REPEATS"); do
     for conns in $CONNECTIONS; do
       # Each repeat starts with another build.
       read -r -a order <<<"$BUILDS"
       for i in "${!order[@]}"; do run "${order[(i + rep) % ${#order[@]}]}" "$fsync" "$conns"; done
     done
+    reference "$fsync"
   done
-  reference "$fsync"
   stop_pg
 done
 
@@ -247,7 +268,8 @@ for fsync, conns in keys:
         print(f"| {fsync} | {conns} | {build} | {cell([r[3] for r in rs])}{ratio} | {cell([r[4] for r in rs], '{:.2f}')} | "
               f"{cell([r[5] for r in rs], '{:.2f}')} | {ok} / {stored} | {sum(int(r[8]) for r in rs)} | "
               f"{cell([r[9] for r in rs], '{:.1f}')} | {cell([r[10] for r in rs], '{:.1f}')} |")
-for r in rows:
-    if r[0] == "reference":
-        print(f"| {r[1]} | pgbench 8 | plain INSERT, no triggers | {float(r[3]):.0f} | | | - / {r[7]} | | {r[9]} | {r[10]} |")
+for fsync in dict.fromkeys(r[1] for r in rows if r[0] == "reference"):
+    rs = [r for r in rows if r[0] == "reference" and r[1] == fsync]
+    print(f"| {fsync} | pgbench 8 | plain INSERT, no triggers | {cell([r[3] for r in rs])} | | | - / {sum(int(r[7]) for r in rs)} | | "
+          f"{cell([r[9] for r in rs], '{:.1f}')} | {cell([r[10] for r in rs], '{:.1f}')} |")
 PY
