@@ -87,14 +87,12 @@ wrk.method = "POST"
 wrk.body = '$BODY'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "$SIGNATURE"
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) ok = 0 end
-function response(status, headers, body) if status == 200 then ok = ok + 1 end end
+-- The 200s are the answers that were not errors (post_stats answers 200 or an error):
+-- counting them in a response() callback would make wrk parse every answer in Lua, which
+-- on this 2-core machine slows the client enough to shape the tail it measures.
 function done(summary, latency, requests)
-  local n = 0
-  for _, t in ipairs(threads) do n = n + t:get("ok") end
-  io.write(string.format("OK %d\nP50 %.3f\nP99 %.3f\n", n, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+  io.write(string.format("OK %d\nP50 %.3f\nP99 %.3f\n", summary.requests - summary.errors.status,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 LUA
 # The same body for pgbench (": " so that pgbench sees no :variables).
@@ -124,7 +122,7 @@ start_pg() {
   local port
   port=$(free_port)
   as_pg "$PG_BINDIR/pg_ctl" -D "$PGDATA" -w -l "$PGDATA/log" -o "-p $port -k $WORK/sock -c listen_addresses=127.0.0.1 \
-    -c fsync=$1 -c synchronous_commit=on -c max_connections=200 \
+    -c fsync=$1 -c synchronous_commit=on -c max_connections=200 -c wal_init_zero=off \
     -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top" start >/dev/null
   PGURL="postgresql://postgres@127.0.0.1:$port"
   # In template1, so every database of a run has pg_stat_statements_reset().
