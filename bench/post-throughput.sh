@@ -4,7 +4,10 @@
 # throwaway PostgreSQL (POSTGRES set, so the server starts none of its own), wrk posting
 # one signed stream-tester body over C connections for S seconds after a 2 s warm-up.
 # PostgreSQL runs once with fsync=off and once with fsync=on (synchronous_commit=on, as
-# production), pg_stat_statements preloaded.
+# production), pg_stat_statements preloaded, and wal_init_zero=off: a fresh cluster
+# creates every WAL segment, zero-filling 16 MB with fsync while writers wait, where a
+# long-running one recycles them; the build writing more WAL per run hit those stalls
+# more often (its p99 at fsync=on was 10-20 or 50-60 ms by run, 12 ms with this).
 #
 #   bench/post-throughput.sh [SECONDS] [REPEATS]          default: 10 3
 #
