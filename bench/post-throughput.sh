@@ -213,9 +213,18 @@ reference() {
   "$PG_BINDIR/pgbench" -n -M extended -c 8 -j 2 -T 2 -f "$WORK/insert.sql" "$PGURL/$db" >/dev/null 2>&1
   before_rows=$(sql "$db" "SELECT count(*) FROM events")
   sql "$db" "SELECT pg_stat_statements_reset()" >/dev/null
+  local children
+  children=$(pgrep -c -P "$(head -1 "$PGDATA/postmaster.pid")")
   before_ticks=$(pg_ticks)
   tps=$("$PG_BINDIR/pgbench" -n -M extended -c 8 -j 2 -T "$DURATION" -f "$WORK/insert.sql" "$PGURL/$db" 2>/dev/null \
     | awk '/^tps/ {print $3; exit}')
+  # pgbench's backends exit as it does: their CPU counts once the postmaster has reaped
+  # them (it is then in its cutime), and is in no /proc entry while they are exiting.
+  tries=0
+  while [ "$(pgrep -c -P "$(head -1 "$PGDATA/postmaster.pid")")" -gt "$children" ] && [ $tries -lt 100 ]; do
+    tries=$((tries + 1))
+    sleep 0.05
+  done
   ticks=$(($(pg_ticks) - before_ticks))
   ms=$(pgss_ms "$db")
   rows=$(($(sql "$db" "SELECT count(*) FROM events") - before_rows))
