@@ -451,11 +451,12 @@ async fn a_database_on_the_first_release_of_v4_is_upgraded_and_counted_again() {
 
     let server = TestServer::on(&db).await;
     let health = server.get_json("/api/health", 200).await;
-    assert_eq!(health["migrations"]["version"], json!(4), "{health}");
+    assert_eq!(health["migrations"]["version"], json!(5), "{health}");
     let mut client = leaderboard::db::connect(&db.url, std::time::Duration::from_secs(20))
         .await
         .expect("connect");
-    leaderboard::backfill::run(&client, 1_000, |_| {})
+    let mut lock = db.client().await;
+    leaderboard::backfill::run(&client, &mut lock, 1_000, |_| {})
         .await
         .expect("backfill");
     let status = leaderboard::migrate::status(&client).await.expect("status");

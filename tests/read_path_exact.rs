@@ -20,7 +20,9 @@ async fn the_fast_path_equals_the_straightforward_computation() {
     insert_events_at(&db, &times, &payloads).await;
     // A few through the API as well, at the database's current time.
     for _ in 0..20 {
-        let response = server.post(random_payload(&mut rng).to_string()).await;
+        let response = server
+            .post(exact::random_scored_payload(&mut rng).to_string())
+            .await;
         assert_eq!(response.status().as_u16(), 200);
     }
     // Changes behind the service's back must reach the rollups too.

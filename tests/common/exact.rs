@@ -17,7 +17,25 @@ pub const AI_REGIONS: [&str; 3] = ["FRA", "LAX", "MDW"];
 pub const MODELS: [&str; 2] = ["m-one", "m/two"];
 pub const PIPELINES: [&str; 2] = ["text-to-image", "Image to video"];
 
+/// A random stat as a tester posts it: transcoding or AI, scored, or (one in eight) an
+/// unscored test, with neither a success rate nor a round trip (absent, or JSON null).
 pub fn random_payload(rng: &mut fastrand::Rng) -> Value {
+    let mut payload = random_scored_payload(rng);
+    if rng.u8(..8) == 0 {
+        let fields = payload.as_object_mut().expect("an object");
+        if rng.bool() {
+            fields.remove("success_rate");
+            fields.remove("round_trip_time");
+        } else {
+            fields.insert("success_rate".into(), Value::Null);
+            fields.insert("round_trip_time".into(), Value::Null);
+        }
+    }
+    payload
+}
+
+/// A random scored stat (see [`random_payload`]).
+pub fn random_scored_payload(rng: &mut fastrand::Rng) -> Value {
     let orchestrator = ORCHESTRATORS[rng.usize(..ORCHESTRATORS.len())];
     let success = match rng.u8(..4) {
         0 => 0.0,
@@ -60,7 +78,7 @@ pub async fn naive_groups(
             "SELECT orchestrator::text, region_name::text, AVG(COALESCE(success_rate, 0)), \
                     AVG(COALESCE(round_trip_time, 0)), AVG(COALESCE(seg_duration, 0)) \
                FROM event_details \
-              WHERE job_type_name = $1 \
+              WHERE job_type_name = $1 AND (payload ->> 'success_rate' IS NOT NULL OR payload ->> 'round_trip_time' IS NOT NULL) \
                 AND ($2::float8 IS NULL OR event_time >= to_timestamp($2)) \
                 AND ($3::float8 IS NULL OR event_time <= to_timestamp($3)) \
                 AND ($4::text IS NULL OR region_name = $4) \
@@ -243,7 +261,8 @@ pub async fn compare_window(
             .await
             .query(
                 "SELECT DISTINCT payload ->> 'pipeline', payload ->> 'model', region_name::text FROM event_details \
-                  WHERE job_type_name = 'ai' AND ($1::float8 IS NULL OR event_time >= to_timestamp($1)) \
+                  WHERE job_type_name = 'ai' AND (payload ->> 'success_rate' IS NOT NULL OR payload ->> 'round_trip_time' IS NOT NULL) \
+                    AND ($1::float8 IS NULL OR event_time >= to_timestamp($1)) \
                     AND ($2::float8 IS NULL OR event_time <= to_timestamp($2))",
                 &[&window.0, &window.1],
             )
@@ -288,6 +307,7 @@ async fn naive_top_ai_score(
                     AVG(COALESCE(success_rate, 0)), AVG(COALESCE(round_trip_time, 0)) \
                FROM event_details \
               WHERE job_type_name = 'ai' AND orchestrator = $1 AND event_time >= to_timestamp($2) \
+                AND (payload ->> 'success_rate' IS NOT NULL OR payload ->> 'round_trip_time' IS NOT NULL) \
               GROUP BY 1, 2, 3 ORDER BY 4 DESC, 5 ASC, 1, 2, 3 LIMIT 1",
             &[&orchestrator, &since],
         )
@@ -358,7 +378,7 @@ pub async fn compare_every_route(
     compare_top_ai_scores(server, db).await;
 }
 
-/// Inserts `n` events like [`random_payload`]'s, spread over the last 30 hours, in one
+/// Inserts `n` events like [`random_payload`]'s (a tenth of them unscored), spread over the last 30 hours, in one
 /// statement, as rows written straight into `events` (the Go service, a backup being
 /// restored): quick even for hundreds of thousands on the original schema.
 pub async fn insert_random_events(db: &TestDb, n: i64) {
@@ -369,13 +389,15 @@ pub async fn insert_random_events(db: &TestDb, n: i64) {
             "INSERT INTO events (event_time, orchestrator, region_id, payload) \
              SELECT t.event_time, t.orchestrator, r.id, jsonb_strip_nulls(jsonb_build_object( \
                         'region', t.region, 'orchestrator', t.orchestrator, \
-                        'success_rate', t.success_rate, 'round_trip_time', t.round_trip_time, \
+                        'success_rate', CASE WHEN NOT t.unscored THEN t.success_rate END, \
+                        'round_trip_time', CASE WHEN NOT t.unscored THEN t.round_trip_time END, \
                         'seg_duration', t.seg_duration, 'model', t.model, 'pipeline', t.pipeline)) \
                FROM (SELECT now() - make_interval(secs => random() * 30 * 3600) AS event_time, \
                             (ARRAY['0xa1','0xb2','0xc3','0xd4','0xe5','0xf6'])[1 + floor(random() * 6)::int] AS orchestrator, \
                             CASE WHEN g.ai THEN (ARRAY['FRA','LAX','MDW'])[1 + floor(random() * 3)::int] \
                                  ELSE (ARRAY['FRA','LAX','ATL','SIN'])[1 + floor(random() * 4)::int] END AS region, \
                             CASE WHEN g.ai THEN 'ai' ELSE 'transcoding' END AS job_type, \
+                            random() < 0.1 AS unscored, \
                             (ARRAY[0, 1, 0.5, random()])[1 + floor(random() * 4)::int] AS success_rate, \
                             CASE WHEN random() < 0.1 THEN 0 ELSE random() * 8 END AS round_trip_time, \
                             CASE WHEN NOT g.ai AND random() < 0.5 THEN 1 + random() * 2 END AS seg_duration, \
@@ -391,14 +413,14 @@ pub async fn insert_random_events(db: &TestDb, n: i64) {
     assert_eq!(inserted as i64, n);
 }
 
-/// Every event with a region counted exactly once in the rollups: their totals (600 s
+/// Every scored event with a region counted exactly once in the rollups: their totals (600 s
 /// buckets plus rows not compacted yet) equal `events`' count, once the backfill is done.
 pub async fn assert_counted_once(db: &TestDb) {
     let row = db
         .client()
         .await
         .query_one(
-            "SELECT (SELECT count(*) FROM events WHERE region_id IS NOT NULL)::int8, \
+            "SELECT (SELECT count(*) FROM events WHERE region_id IS NOT NULL AND (payload ->> 'success_rate' IS NOT NULL OR payload ->> 'round_trip_time' IS NOT NULL))::int8, \
                     ((SELECT COALESCE(sum(events), 0) FROM event_buckets WHERE span = 600) \
                      + (SELECT COALESCE(sum(events), 0) FROM event_bucket_appends))::int8, \
                     (SELECT pending_through FROM leaderboard_backfill)",

@@ -1,17 +1,19 @@
-//! The online half of migration V4: counting the events stored before it into the rollups,
-//! in bounded steps outside any long transaction, then building the raw_stats index
-//! concurrently and refreshing the planner's statistics. Until it is done the reads take
-//! the uncounted events from `events` directly, so it only makes them faster, never
+//! The online half of migrations V4 and V5: counting the stored events into the rollups,
+//! in bounded steps outside any long transaction, then the finish: building the raw_stats
+//! index concurrently and refreshing the planner's statistics. Until it is done the reads
+//! take the uncounted events from `events` directly, so it only makes them faster, never
 //! different. Driven by `leaderboard migrate up` (with a progress bar) and, when nobody
-//! runs that, by a background task of every process that migrated ([`drive`]); steps are
-//! one statement each and one at a time across all of them.
+//! runs that, by a background task of every process that migrated ([`drive`]). Steps are
+//! one statement each and one at a time across all of them; the finish runs in one
+//! process at a time (a concurrent index build in two sessions deadlocks), and the others
+//! wait for it. Every statement that loses a race with another session is tried again.
 
-use crate::db::DbError;
+use crate::db_error::{retry_conflicts, DbError};
 use deadpool_postgres::Pool;
 use serde::Serialize;
 use std::time::Duration;
 use tokio_postgres::types::Type;
-use tokio_postgres::GenericClient;
+use tokio_postgres::{Client, GenericClient};
 
 /// Ids per step of the background task: about a tenth of a second of database time at
 /// realistic payloads, so the task never competes with requests for long.
@@ -23,6 +25,13 @@ pub const OPERATOR_STEP: i32 = 50_000;
 /// The raw_stats index on `events` (orchestrator, region, time), built without a lock that
 /// holds writers up.
 const INDEX: &str = "idx_events_orchestrator_region_time";
+
+/// Advisory lock key ("LBFINI") held by the one process running the finish, as a
+/// transaction-level lock in a transaction of its own on a second connection (a
+/// concurrent index build cannot run inside a transaction, and a session-level lock would
+/// outlive us behind a transaction pooler). An idle transaction holds no snapshot, so the
+/// index build does not wait for it; the others only ever try the lock, never wait on it.
+const FINISH_LOCK: i64 = 0x4c42_4649_4e49;
 
 /// Where the backfill stands; `/api/health` and `migrate status` report it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -36,6 +45,9 @@ pub struct Progress {
     pub ids_left: i64,
     /// The raw_stats index exists and is valid.
     pub index_ready: bool,
+    /// The finish after the last count (the index, fresh statistics) is done, by
+    /// whichever process did it.
+    pub finished: bool,
 }
 
 impl Progress {
@@ -48,11 +60,13 @@ impl Progress {
 
     /// Nothing left for [`finish`] either.
     pub fn settled(&self) -> bool {
-        self.complete && self.index_ready
+        self.complete && self.index_ready && self.finished
     }
 }
 
-/// The backfill's state, or `None` on a database without migration V4.
+/// The backfill's state, or `None` on a database without migration V4. Before V5 the
+/// state has no `finished_at`; it reads as not finished then (the row as JSON has no such
+/// key), so `migrate status` works on a database still waiting for V5.
 pub async fn progress(client: &impl GenericClient) -> Result<Option<Progress>, DbError> {
     if !crate::migrate::table_exists(client, "leaderboard_backfill").await? {
         return Ok(None);
@@ -62,7 +76,8 @@ pub async fn progress(client: &impl GenericClient) -> Result<Option<Progress>, D
             "SELECT b.pending_through IS NULL, b.rows_done, b.high_id - b.floor_id, \
                     COALESCE(b.pending_through - b.floor_id, 0), \
                     COALESCE((SELECT i.indisvalid FROM pg_index i \
-                               WHERE i.indexrelid = to_regclass($1)), false) \
+                               WHERE i.indexrelid = to_regclass($1)), false), \
+                    to_jsonb(b) ->> 'finished_at' IS NOT NULL \
                FROM leaderboard_backfill b",
             &[(&INDEX, Type::TEXT)],
         )
@@ -73,6 +88,7 @@ pub async fn progress(client: &impl GenericClient) -> Result<Option<Progress>, D
         ids_total: r.get(2),
         ids_left: r.get(3),
         index_ready: r.get(4),
+        finished: r.get(5),
     }))
 }
 
@@ -85,53 +101,113 @@ pub enum Step {
     Left(i64),
 }
 
-/// Counts the next `batch` ids (highest first). One statement in its own transaction.
+/// Counts the next `batch` ids (highest first). One statement in its own transaction,
+/// tried again when it loses a race with another session.
 pub async fn step(client: &impl GenericClient, batch: i32) -> Result<Step, DbError> {
-    let left: Option<i64> = client
+    retry_conflicts("backfill step", || async {
+        let left: Option<i64> = client
+            .query_typed_one(
+                "SELECT leaderboard_backfill_step($1)",
+                &[(&batch, Type::INT4)],
+            )
+            .await?
+            .get(0);
+        Ok(left.map_or(Step::Busy, Step::Left))
+    })
+    .await
+}
+
+/// What [`finish`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The finish is done (`built_index`: this call built the raw_stats index).
+    Done { built_index: bool },
+    /// Another process is finishing, or an index build outside the finish's lock is under
+    /// way (one whose client went away): try again later.
+    Busy,
+}
+
+/// After the last step, in one process at a time: builds the raw_stats index (CREATE
+/// INDEX CONCURRENTLY: writers go on meanwhile; an invalid leftover of a failed, cancelled
+/// or killed build is dropped and built again), vacuums and analyzes the rollups and
+/// analyzes the original tables every read joins (`events` for the window's edges,
+/// `regions` and `job_types` for its scope: a database the Go service created may never
+/// have been analyzed), so the first reads already get the plans their size calls for,
+/// and records that it is done. `work` runs the statements; `lock` (another connection)
+/// holds [`FINISH_LOCK`] meanwhile. Safe to repeat.
+pub async fn finish(work: &impl GenericClient, lock: &mut Client) -> Result<Finish, DbError> {
+    let holder = lock.transaction().await?;
+    let held: bool = holder
         .query_typed_one(
-            "SELECT leaderboard_backfill_step($1)",
-            &[(&batch, Type::INT4)],
+            "SELECT pg_try_advisory_xact_lock($1)",
+            &[(&FINISH_LOCK, Type::INT8)],
         )
         .await?
         .get(0);
-    Ok(left.map_or(Step::Busy, Step::Left))
-}
-
-/// After the last step: builds the raw_stats index (CREATE INDEX CONCURRENTLY: writers go
-/// on meanwhile), vacuums and analyzes the rollups and analyzes the original tables every
-/// read joins (`events` for the window's edges, `regions` and `job_types` for its scope:
-/// a database the Go service created may never have been analyzed), so the first reads
-/// already get the plans their size calls for. Safe to repeat; returns whether the index is ready
-/// (false: another process is building it right now).
-pub async fn finish(client: &impl GenericClient) -> Result<bool, DbError> {
-    let ready = build_index(client).await?;
-    // Two messages: VACUUM refuses to run in the implicit transaction of a multi-statement one.
-    client
-        .batch_execute(
-            "VACUUM (ANALYZE) event_buckets, event_bucket_appends, pipeline_buckets, \
-             pipeline_bucket_appends, ai_round_trips, leaderboard_backfill",
+    if !held {
+        return Ok(Finish::Busy);
+    }
+    if progress(work).await?.is_some_and(|p| p.settled()) {
+        return Ok(Finish::Done { built_index: false });
+    }
+    let Some(built_index) = retry_conflicts("raw_stats index", || build_index(work)).await? else {
+        return Ok(Finish::Busy);
+    };
+    refresh_statistics(work).await?;
+    retry_conflicts("finish record", || async {
+        work.batch_execute(
+            "UPDATE leaderboard_backfill SET finished_at = now() WHERE pending_through IS NULL",
         )
         .await?;
-    client
-        .batch_execute("ANALYZE events, regions, job_types")
-        .await?;
-    Ok(ready)
+        Ok(())
+    })
+    .await?;
+    holder.rollback().await?;
+    Ok(Finish::Done { built_index })
 }
 
-async fn build_index(client: &impl GenericClient) -> Result<bool, DbError> {
-    // Valid, invalid (a build that failed or is under way), or missing.
+/// Vacuums and analyzes the rollups and analyzes the original tables the reads join, so
+/// the next reads get the plans the tables' sizes call for (after the backfill, or a bulk
+/// load such as `leaderboard seed`).
+pub async fn refresh_statistics(client: &impl GenericClient) -> Result<(), DbError> {
+    retry_conflicts("statistics", || async {
+        // Two messages: VACUUM refuses to run in the implicit transaction of a
+        // multi-statement one.
+        client
+            .batch_execute(
+                "VACUUM (ANALYZE) event_buckets, event_bucket_appends, pipeline_buckets, \
+                 pipeline_bucket_appends, ai_round_trips, leaderboard_backfill",
+            )
+            .await?;
+        client
+            .batch_execute("ANALYZE events, regions, job_types")
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Makes the raw_stats index valid: `Some(true)` when it built it, `Some(false)` when it
+/// was valid already, `None` while another session builds an index on `events` (not
+/// under the finish's lock: its client went away, or it runs an older build).
+async fn build_index(client: &impl GenericClient) -> Result<Option<bool>, DbError> {
     let row = client
-        .query_typed_opt(
-            "SELECT i.indisvalid, EXISTS (SELECT 1 FROM pg_stat_progress_create_index p \
-                                          WHERE p.index_relid = i.indexrelid) \
-               FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
+        .query_typed_one(
+            "SELECT (SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)), \
+                    EXISTS (SELECT 1 FROM pg_stat_progress_create_index p \
+                             WHERE p.relid = 'events'::regclass)",
             &[(&INDEX, Type::TEXT)],
         )
         .await?;
-    match row.map(|r| (r.get::<_, bool>(0), r.get::<_, bool>(1))) {
-        Some((true, _)) => return Ok(true),
-        Some((false, true)) => return Ok(false),
-        Some((false, false)) => {
+    let (valid, building): (Option<bool>, bool) = (row.get(0), row.get(1));
+    match valid {
+        Some(true) => return Ok(Some(false)),
+        _ if building => return Ok(None),
+        Some(false) => {
+            tracing::info!(
+                index = INDEX,
+                "dropping an invalid leftover of the raw_stats index"
+            );
             client
                 .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {INDEX}"))
                 .await?;
@@ -145,16 +221,29 @@ async fn build_index(client: &impl GenericClient) -> Result<bool, DbError> {
              ON events (orchestrator, region_id, event_time)"
         ))
         .await?;
-    Ok(true)
+    Ok(Some(true))
 }
 
-/// Runs steps of `batch` ids until the backfill is complete, then [`finish`]. Calls
-/// `report` after every step with the progress then. Waits while another process holds a
-/// step, so several operators (or the service's background task) may run it at once.
+/// What [`run`] reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Report<'a> {
+    /// After every step: the progress then.
+    Counting(&'a Progress),
+    /// Every event is counted; building the index and refreshing the statistics.
+    Finishing,
+    /// Another process is doing the finish; waiting for it.
+    WaitingForAnother,
+}
+
+/// Runs steps of `batch` ids until the backfill is complete, then [`finish`] (on `client`,
+/// holding its lock on `lock`), waiting while another process holds a step or does the
+/// finish: several operators, and the service's background task, may run it at once, and
+/// every one returns once the work is done, whoever did it.
 pub async fn run(
     client: &impl GenericClient,
+    lock: &mut Client,
     batch: i32,
-    mut report: impl FnMut(&Progress),
+    mut report: impl FnMut(Report<'_>),
 ) -> Result<Progress, DbError> {
     loop {
         match step(client, batch).await? {
@@ -163,11 +252,13 @@ pub async fn run(
             Step::Busy => tokio::time::sleep(Duration::from_millis(100)).await,
         }
         if let Some(progress) = progress(client).await? {
-            report(&progress);
+            report(Report::Counting(&progress));
         }
     }
-    while !finish(client).await? {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    report(Report::Finishing);
+    while finish(client, lock).await? == Finish::Busy {
+        report(Report::WaitingForAnother);
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     progress(client)
         .await?
@@ -177,8 +268,8 @@ pub async fn run(
 /// The background task a process starts once it has migrated: steps of
 /// [`BACKGROUND_STEP`] ids with a pause between them, so requests never wait on it (they
 /// read uncounted events from `events` meanwhile), until everything is counted and the
-/// index is built. Failures (database away) are logged and retried later; it ends when
-/// nothing is left, which on a settled database is after one query.
+/// finish is done (here or elsewhere). Failures (database away) are logged and retried
+/// later; it ends when nothing is left, which on a settled database is after one query.
 pub async fn drive(pool: Pool) {
     const PAUSE: Duration = Duration::from_millis(50);
     const BUSY: Duration = Duration::from_secs(1);
@@ -200,10 +291,12 @@ pub async fn drive(pool: Pool) {
 
 /// One round of [`drive`]: `None` when there is nothing left to do.
 async fn drive_once(pool: &Pool, announced: &mut bool) -> Result<Option<Step>, DbError> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| DbError::Unreachable(crate::db::error_chain(&e)))?;
+    let connect = || async {
+        pool.get()
+            .await
+            .map_err(|e| DbError::Unreachable(crate::db_error::error_chain(&e)))
+    };
+    let client = connect().await?;
     let Some(progress) = progress(&**client).await? else {
         return Ok(None);
     };
@@ -214,19 +307,18 @@ async fn drive_once(pool: &Pool, announced: &mut bool) -> Result<Option<Step>, D
         if !*announced {
             tracing::info!(
                 ids_left = progress.ids_left,
-                "counting the events stored before migration V4 in the background"
+                "counting the stored events into the rollups in the background"
             );
             *announced = true;
         }
         return Ok(Some(step(&**client, BACKGROUND_STEP).await?));
     }
-    if finish(&**client).await? {
-        tracing::info!(
-            rows = progress.rows_done,
-            "backfill of migration V4 complete"
-        );
-        Ok(None)
-    } else {
-        Ok(Some(Step::Busy))
+    let mut lock = connect().await?;
+    match finish(&**client, &mut lock).await? {
+        Finish::Done { .. } => {
+            tracing::info!(rows = progress.rows_done, "backfill complete");
+            Ok(None)
+        }
+        Finish::Busy => Ok(Some(Step::Busy)),
     }
 }

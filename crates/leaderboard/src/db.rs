@@ -2,6 +2,7 @@
 //! every wait bounded by `DB_TIMEOUT`, migrations run before the first query.
 
 use crate::backfill;
+pub use crate::db_error::{error_chain, DbError};
 use crate::migrate::{self, MigrationState};
 use crate::tls::{self, SslMode};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
@@ -20,62 +21,6 @@ const MIGRATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24
 /// Connections per instance: a function instance serves a handful of concurrent
 /// requests, and managed Postgres plans limit connections per database.
 const POOL_SIZE: usize = 10;
-
-/// Why the database could not answer. Everything but `Internal` is the database being
-/// away, slow or misconfigured, which the API reports as a retryable 503.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum DbError {
-    #[error("database is not configured: set POSTGRES")]
-    NotConfigured,
-    #[error("invalid POSTGRES: {0}")]
-    InvalidUrl(String),
-    #[error("database unreachable: {0}")]
-    Unreachable(String),
-    #[error("database operation timed out")]
-    Timeout,
-    #[error("{0}")]
-    Migration(String),
-    #[error("database error: {0}")]
-    Internal(String),
-}
-
-impl From<tokio_postgres::Error> for DbError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            // Connection trouble, shutdowns and overload are the database being away.
-            Some(db) if is_unavailable_code(db.code().code()) => {
-                DbError::Unreachable(db.message().to_string())
-            }
-            Some(db) => DbError::Internal(format!("{}: {}", db.code().code(), db.message())),
-            None => DbError::Unreachable(error_chain(&e)),
-        }
-    }
-}
-
-fn is_unavailable_code(code: &str) -> bool {
-    code.starts_with("08")
-        || code.starts_with("57P")
-        || code.starts_with("53")
-        || code == "40001"
-        // lock_not_available: a migration gave up waiting for a table in use.
-        || code == "55P03"
-}
-
-/// The error and its causes on one line: tokio-postgres puts the useful part
-/// ("connection refused", "server does not support TLS") in the source.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
 
 /// The database of one process: a pool plus the record of this cold start's migrations.
 pub struct Db {

@@ -191,7 +191,7 @@ async fn write(shared: &Shared, batch: Vec<Pending>) {
     let result = crate::store::insert_events(&shared.db, &rows).await;
     drop(rows);
     match result {
-        Err(DbError::Internal(detail)) if batch.len() > 1 => {
+        Err(DbError::Internal(detail) | DbError::Conflict(detail)) if batch.len() > 1 => {
             tracing::warn!(rows = batch.len(), %detail, "a batch was refused; storing its rows one by one");
             c.rows_retried_alone
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);

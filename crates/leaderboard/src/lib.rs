@@ -9,6 +9,7 @@ pub mod cache;
 pub mod catalyst;
 pub mod config;
 pub mod db;
+pub mod db_error;
 pub mod error;
 pub mod http;
 pub mod ingest;

@@ -1,7 +1,7 @@
 //! Schema migrations: refinery, embedded from `migrations/`, applied once per cold start
 //! under an advisory lock, adopting databases that golang-migrate set up.
 
-use crate::db::DbError;
+use crate::db_error::DbError;
 use refinery::{AsyncMigrate, Migration, Target};
 use refinery_core::traits::r#async::{AsyncQuery, AsyncTransaction};
 use serde::Serialize;
@@ -54,13 +54,37 @@ pub fn latest_version() -> i32 {
         .unwrap_or(0)
 }
 
-/// Applies pending migrations, all in one transaction that holds the migration lock.
-/// Give a connection that is closed afterwards: a dropped future then rolls back.
+/// Applies pending migrations, all in one transaction that holds the migration lock,
+/// and tries that transaction again when it loses a race with another session (a
+/// deadlock, or a table busy for longer than [`LOCK_WAIT`]). Give a connection that is
+/// closed afterwards: a dropped future then rolls back.
 pub async fn run(client: &mut Client) -> Result<MigrationState, DbError> {
-    let mut locked = Locked::begin(client).await?;
-    let state = run_locked(&mut locked).await?;
-    locked.0.commit().await?;
-    Ok(state)
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = async {
+            let mut locked = Locked::begin(client).await?;
+            let state = run_locked(&mut locked).await?;
+            locked.0.commit().await?;
+            Ok(state)
+        }
+        .await;
+        match result {
+            Err(DbError::Conflict(message)) if attempt < crate::db_error::ATTEMPTS => {
+                let pause = std::time::Duration::from_millis(100 << attempt.min(4));
+                tracing::warn!(
+                    step = "migrations",
+                    error = %message,
+                    attempt,
+                    of = crate::db_error::ATTEMPTS,
+                    pause_ms = pause.as_millis() as u64,
+                    "lost a race with another session; trying again"
+                );
+                tokio::time::sleep(pause).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A transaction holding the migration lock, in which refinery runs.
@@ -178,6 +202,7 @@ async fn run_locked(client: &mut Locked<'_>) -> Result<MigrationState, DbError> 
     if !applied_now.is_empty() {
         tracing::info!(?applied_now, "applied migrations");
     }
+    record_golang_migrate(&client.0).await?;
     let version = current_version(&client.0).await?;
     Ok(MigrationState {
         version,
@@ -232,6 +257,43 @@ async fn upgrade_first_v4(client: &Transaction<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
+/// golang-migrate's table exactly as golang-migrate creates it.
+pub(crate) const GOLANG_MIGRATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)";
+
+/// Keeps the way back to the original service open: once the migrations it shares with
+/// us are applied, golang-migrate's `schema_migrations` says so (version 3, clean), as
+/// on a database the original created, so the original service can be pointed at a
+/// database this service created (without it, it tries to create the schema again and
+/// exits). A table with a row is left alone, but for a clean lower version this
+/// service raised by applying the rest (an adopted version 1 or 2).
+async fn record_golang_migrate(client: &Transaction<'_>) -> Result<(), DbError> {
+    match golang_migrate_state(client).await? {
+        Some((version, false)) if version < GOLANG_MIGRATE_VERSION => {
+            client
+                .execute_typed(
+                    "UPDATE schema_migrations SET version = $1",
+                    &[(&GOLANG_MIGRATE_VERSION, tokio_postgres::types::Type::INT8)],
+                )
+                .await?;
+        }
+        Some(_) => {}
+        None => {
+            client
+                .batch_execute(&format!(
+                    "{GOLANG_MIGRATE_TABLE}; \
+                     INSERT INTO schema_migrations (version, dirty) VALUES ({GOLANG_MIGRATE_VERSION}, false)"
+                ))
+                .await?;
+            tracing::info!(
+                version = GOLANG_MIGRATE_VERSION,
+                "recorded the golang-migrate version, so the original service can serve this database too"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `(version, dirty)` from golang-migrate's table, when the database has one.
 async fn golang_migrate_state(client: &impl GenericClient) -> Result<Option<(i64, bool)>, DbError> {
     if !admin::table_exists(client, "schema_migrations").await? {
@@ -268,5 +330,11 @@ async fn current_version(client: &impl GenericClient) -> Result<i32, DbError> {
 }
 
 fn migration_error(e: refinery::Error) -> DbError {
-    DbError::Migration(format!("migration failed: {}", crate::db::error_chain(&e)))
+    let message = format!("migration failed: {}", crate::db_error::error_chain(&e));
+    match crate::db_error::sqlstate(&e) {
+        Some(code) if crate::db_error::CONFLICT_CODES.contains(&code.as_str()) => {
+            DbError::Conflict(message)
+        }
+        _ => DbError::Migration(message),
+    }
 }

@@ -4,7 +4,7 @@
 //! its own: a cold start only ever applies (see [`super::run`]).
 
 use super::{golang_migrate_state, migrations, GOLANG_MIGRATE_VERSION};
-use crate::db::DbError;
+use crate::db_error::DbError;
 use serde::Serialize;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient};
@@ -52,6 +52,7 @@ pub const DOWN: &[DownScript] = &[
     down_script!(2, "seed_ref_data"),
     down_script!(3, "migrate_data_to_events"),
     down_script!(4, "read_path_rollups"),
+    down_script!(5, "unscored_tests"),
 ];
 
 pub(super) fn down_script(version: i32) -> Option<&'static DownScript> {
@@ -185,8 +186,8 @@ pub async fn create_original(client: &impl GenericClient) -> Result<(), DbError>
     }
     client
         .batch_execute(&format!(
-            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); \
-             INSERT INTO schema_migrations VALUES ({GOLANG_MIGRATE_VERSION}, false)"
+            "{}; INSERT INTO schema_migrations VALUES ({GOLANG_MIGRATE_VERSION}, false)",
+            super::GOLANG_MIGRATE_TABLE
         ))
         .await?;
     Ok(())
@@ -390,7 +391,7 @@ fn db_message(e: &tokio_postgres::Error) -> String {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_string(),
         },
-        None => crate::db::error_chain(e),
+        None => crate::db_error::error_chain(e),
     }
 }
 

@@ -5,7 +5,7 @@ use crate::database::Database;
 use crate::{Failure, MigrateCommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use leaderboard::backfill;
-use leaderboard::db::{self, DbError};
+use leaderboard::db;
 use leaderboard::migrate::{self, DownPlan, Status};
 use std::time::{Duration, Instant};
 
@@ -106,8 +106,10 @@ fn print_status(url: &str, status: &Status) {
 
 async fn migrate_up(database: &Database) -> Result<(), Failure> {
     // A connection of its own, closed afterwards, so the advisory lock cannot outlive us.
+    // The migrations try again by themselves when they lose a race with another session
+    // (a table busy with a cut-over's writers, a deadlock), saying so in the log.
     let mut client = database.connect().await?;
-    let state = migrate_retrying(&mut client).await?;
+    let state = migrate::run(&mut client).await?;
     if let Some(version) = state.adopted_golang_migrate_version {
         say!("adopted the golang-migrate database at version {version}: recorded as applied, nothing run");
     }
@@ -124,39 +126,23 @@ async fn migrate_up(database: &Database) -> Result<(), Failure> {
             state.version
         );
     }
-    backfill_up(&client).await
+    backfill_up(database, &client).await
 }
 
-/// The schema steps, retried while a table they need is held by others: a migration gives
-/// up waiting after `migrate::LOCK_WAIT` rather than hold up the writers queued behind it.
-async fn migrate_retrying(
-    client: &mut tokio_postgres::Client,
-) -> Result<migrate::MigrationState, Failure> {
-    const ATTEMPTS: u32 = 30;
-    let mut attempt = 1;
-    loop {
-        match migrate::run(client).await {
-            Err(DbError::Migration(message))
-                if message.contains("lock timeout") && attempt < ATTEMPTS =>
-            {
-                note!("a table is busy ({message}); trying again ({attempt}/{ATTEMPTS})");
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            other => return Ok(other?),
-        }
-    }
-}
-
-/// The online part of the migrations (V4's backfill, the concurrent index build, fresh
-/// statistics), with a progress bar: rows counted, rate, time left.
-async fn backfill_up(client: &tokio_postgres::Client) -> Result<(), Failure> {
+/// The online part of the migrations (the backfill, then the finish: the concurrent
+/// index build and fresh statistics), with a progress bar: rows counted, rate, time left,
+/// and what the finish is doing or waiting for. Another process (a deployed service's
+/// background task, another operator) may be doing part of it; this waits for that and
+/// returns once all is done, whoever did it.
+async fn backfill_up(database: &Database, client: &tokio_postgres::Client) -> Result<(), Failure> {
     let Some(before) = backfill::progress(client).await? else {
         return Ok(());
     };
     if before.settled() {
         return Ok(());
     }
+    // Holds the finish's lock while this process does the finish.
+    let mut lock = database.connect().await?;
     let started = Instant::now();
     let bar = ProgressBar::new(before.ids_total.max(0) as u64);
     bar.set_style(
@@ -168,13 +154,24 @@ async fn backfill_up(client: &tokio_postgres::Client) -> Result<(), Failure> {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let rows_before = before.rows_done;
-    let report = |p: &backfill::Progress| {
-        bar.set_position((p.ids_total - p.ids_left).max(0) as u64);
-        let rate = (p.rows_done - rows_before) as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        bar.set_message(format!("{} rows counted, {rate:.0} rows/s", p.rows_done));
+    let report = |report: backfill::Report<'_>| match report {
+        backfill::Report::Counting(p) => {
+            bar.set_position((p.ids_total - p.ids_left).max(0) as u64);
+            let rate =
+                (p.rows_done - rows_before) as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!("{} rows counted, {rate:.0} rows/s", p.rows_done));
+        }
+        backfill::Report::Finishing => {
+            bar.set_position(bar.length().unwrap_or(0));
+            bar.set_message("all counted; building the raw_stats index and refreshing statistics");
+        }
+        backfill::Report::WaitingForAnother => bar.set_message(
+            "all counted; another process is building the raw_stats index or refreshing \
+             statistics, waiting for it",
+        ),
     };
-    report(&before);
-    let done = backfill::run(client, backfill::OPERATOR_STEP, report).await;
+    report(backfill::Report::Counting(&before));
+    let done = backfill::run(client, &mut lock, backfill::OPERATOR_STEP, report).await;
     bar.finish_and_clear();
     let done = done?;
     say!(

@@ -56,7 +56,7 @@ async fn seed_into(
     let summary = summary?;
     // Fresh statistics, so the first reads after a bulk load get the plans its size calls for.
     if !original {
-        backfill::finish(&client).await?;
+        backfill::refresh_statistics(&client).await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let total: i64 = client
