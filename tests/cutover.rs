@@ -398,3 +398,191 @@ async fn one_statement_inserting_updating_and_deleting_many_rows_keeps_the_rollu
         .get(0);
     assert!(analyzed);
 }
+
+/// The raw_stats index's state: `(valid, unique)`, or `None` when it does not exist.
+async fn raw_stats_index(db: &TestDb) -> Option<(bool, bool)> {
+    db.client()
+        .await
+        .query_opt(
+            "SELECT i.indisvalid, i.indisunique FROM pg_index i \
+              WHERE i.indexrelid = to_regclass('idx_events_orchestrator_region_time')",
+            &[],
+        )
+        .await
+        .expect("index state")
+        .map(|r| (r.get(0), r.get(1)))
+}
+
+/// An adopted database of `events` events (above V4's inline-index threshold), migrated
+/// and counted, with only the finish left.
+async fn counted_but_unfinished(events: i64) -> TestDb {
+    let db = golang_migrate_database(3, false).await;
+    exact::insert_random_events(&db, events).await;
+    let mut client = operator_connection(&db).await;
+    migrate::run(&mut client).await.expect("migrate");
+    while backfill::step(&client, 50_000).await.expect("step") != backfill::Step::Left(0) {}
+    let state = backfill_state(&db).await;
+    assert!(state.complete && !state.index_ready && !state.finished, "{state:?}");
+    db
+}
+
+/// Two processes finishing at the same moment (e.g. `migrate up` and a deployed service's
+/// background task), each on its own pair of connections, until each says done.
+async fn finish_twice_at_once(db: &TestDb) -> Vec<bool> {
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let finishers: Vec<_> = (0..2)
+        .map(|_| {
+            let (start, url) = (start.clone(), db.url.clone());
+            tokio::spawn(async move {
+                let work = common::connect(&url).await;
+                let mut lock = common::connect(&url).await;
+                start.wait().await;
+                loop {
+                    match backfill::finish(&work, &mut lock).await.expect("finish") {
+                        backfill::Finish::Done { built_index } => return built_index,
+                        backfill::Finish::Busy => {
+                            tokio::time::sleep(Duration::from_millis(20)).await
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut built = Vec::new();
+    for finisher in finishers {
+        built.push(finisher.await.expect("finisher"));
+    }
+    built
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_finishing_at_once_both_succeed_and_build_the_index_once() {
+    let db = counted_but_unfinished(12_000).await;
+    assert_eq!(raw_stats_index(&db).await, None);
+    let built = finish_twice_at_once(&db).await;
+    assert_eq!(built.iter().filter(|b| **b).count(), 1, "{built:?}");
+    assert_eq!(raw_stats_index(&db).await, Some((true, false)));
+    assert!(backfill_state(&db).await.settled());
+    // Settled: a later finish has nothing left to do.
+    let (work, mut lock) = (db.client().await, db.client().await);
+    assert_eq!(
+        backfill::finish(&work, &mut lock).await.expect("finish"),
+        backfill::Finish::Done { built_index: false }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_leftover_index_found_by_two_processes_is_rebuilt_once() {
+    let db = counted_but_unfinished(12_000).await;
+    // A failed concurrent build leaves an invalid index behind: here a unique one that
+    // meets two equal keys.
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO events (event_time, orchestrator, region_id, payload) \
+             SELECT e.event_time, e.orchestrator, e.region_id, e.payload FROM events e \
+              ORDER BY e.id LIMIT 1",
+        )
+        .await
+        .expect("a duplicate key");
+    let failed = client
+        .batch_execute(
+            "CREATE UNIQUE INDEX CONCURRENTLY idx_events_orchestrator_region_time \
+               ON events (orchestrator, region_id, event_time)",
+        )
+        .await
+        .expect_err("a unique build over duplicates fails");
+    assert_eq!(
+        failed.code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    );
+    assert_eq!(raw_stats_index(&db).await, Some((false, true)));
+
+    let built = finish_twice_at_once(&db).await;
+    assert_eq!(built.iter().filter(|b| **b).count(), 1, "{built:?}");
+    assert_eq!(raw_stats_index(&db).await, Some((true, false)));
+    assert!(backfill_state(&db).await.settled());
+}
+
+/// Makes the next `failures` statements that fire `trigger_sql`'s trigger fail with a
+/// deadlock (SQLSTATE 40P01), as PostgreSQL's deadlock detector would; counts the calls.
+async fn inject_deadlocks(db: &TestDb, failures: i64) {
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "CREATE SEQUENCE injected_calls; \
+             CREATE FUNCTION injected_deadlock() RETURNS void LANGUAGE plpgsql AS $$ \
+             BEGIN \
+               IF nextval('injected_calls') <= {failures} THEN \
+                 RAISE EXCEPTION 'injected deadlock' USING ERRCODE = 'deadlock_detected'; \
+               END IF; \
+             END $$;"
+        ))
+        .await
+        .expect("inject deadlocks");
+}
+
+async fn injected_calls(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one("SELECT last_value FROM injected_calls", &[])
+        .await
+        .expect("calls")
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deadlock_on_a_backfill_step_is_retried() {
+    let db = golang_migrate_database(3, false).await;
+    exact::insert_random_events(&db, 2_000).await;
+    let mut client = operator_connection(&db).await;
+    migrate::run(&mut client).await.expect("migrate");
+    inject_deadlocks(&db, 2).await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE FUNCTION injected_deadlock_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM injected_deadlock(); RETURN NEW; END $$; \
+             CREATE TRIGGER injected BEFORE UPDATE ON leaderboard_backfill \
+               FOR EACH ROW EXECUTE FUNCTION injected_deadlock_trigger()",
+        )
+        .await
+        .expect("trigger");
+    assert_eq!(
+        backfill::step(&client, 50_000).await.expect("step"),
+        backfill::Step::Left(0)
+    );
+    assert_eq!(injected_calls(&db).await, 3, "two failures, then the step");
+    exact::assert_counted_once(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deadlock_during_the_migrations_is_retried() {
+    let db = golang_migrate_database(3, false).await;
+    exact::insert_random_events(&db, 500).await;
+    inject_deadlocks(&db, 1).await;
+    db.client()
+        .await
+        .batch_execute(
+            "CREATE FUNCTION injected_deadlock_on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM injected_deadlock(); END $$; \
+             CREATE EVENT TRIGGER injected ON ddl_command_start \
+               EXECUTE FUNCTION injected_deadlock_on_ddl()",
+        )
+        .await
+        .expect("event trigger");
+    let mut client = operator_connection(&db).await;
+    let state = migrate::run(&mut client).await.expect("migrate");
+    assert!(state.applied_now.contains(&4) && state.applied_now.contains(&5));
+    assert!(injected_calls(&db).await > 1, "the failed try and the retry");
+    db.client()
+        .await
+        .batch_execute("DROP EVENT TRIGGER injected")
+        .await
+        .expect("drop the event trigger");
+    let done = backfill::run(&client, &mut operator_connection(&db).await, 50_000, |_| {})
+        .await
+        .expect("backfill");
+    assert!(done.settled(), "{done:?}");
+    exact::assert_counted_once(&db).await;
+}
