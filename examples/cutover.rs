@@ -1,8 +1,11 @@
-//! Cut-over benchmark (issue 13): a database as the Go service leaves it, with N events,
-//! the Go service's inserts and reads going on at a steady rate, then `leaderboard
-//! migrate up` — the moment an operator adopts this service. Prints what the writers and
-//! readers saw meanwhile and how fast the leaderboard is right after, and exits 1 if a
-//! post failed or was lost or a row is not counted exactly once. See `bench/cutover.sh`.
+//! Cut-over benchmark (issues 13 and 21): a database as the Go service leaves it, with N
+//! events, the Go service's inserts and reads going on at a steady rate, then `leaderboard
+//! migrate up` — the moment an operator adopts this service — with this service already
+//! deployed (a local server with the default background backfill, started a second later,
+//! so both race to count and finish). Prints `migrate up`'s exit status, what the writers
+//! and readers saw meanwhile and how fast the leaderboard is right after, and exits 1 if
+//! `migrate up` failed, a post failed or was lost or a row is not counted exactly once.
+//! See `bench/cutover.sh`.
 //!
 //! ```sh
 //! cargo build --release --bin leaderboard --example cutover
@@ -197,13 +200,29 @@ async fn run() -> Result<bool, String> {
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let migrate_from = clock.elapsed().as_secs_f64();
-    let report = leaderboard(&url, &["migrate", "up"]).await?;
+    let migrate = Command::new(server_bin())
+        .args(["migrate", "up"])
+        .env("POSTGRES", &url)
+        .env("LOG_LEVEL", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    // A deployment of this service already running: it migrates on its cold start and
+    // advances (and finishes) the backfill in the background, racing `migrate up`.
+    let service = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Service::start(&url).await
+    };
+    let (migrate, service) = tokio::join!(migrate, service);
+    let migrate = migrate.map_err(|e| format!("running {}: {e}", server_bin().display()))?;
+    let service = service?;
     let migrate_to = clock.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::SeqCst);
     for task in tasks {
         task.await.map_err(|e| e.to_string())??;
     }
+    let report = String::from_utf8_lossy(&migrate.stdout);
     print!("{report}");
 
     let db = connect(&url).await?;
@@ -211,7 +230,8 @@ async fn run() -> Result<bool, String> {
         .query_one(
             "SELECT extract(epoch FROM b.completed_at - b.started_at)::float8, b.rows_done, \
                     (SELECT count(*) FROM events WHERE orchestrator = $1), \
-                    (SELECT count(*) FROM events WHERE region_id IS NOT NULL), \
+                    (SELECT count(*) FROM events WHERE region_id IS NOT NULL \
+                        AND leaderboard_scored(payload)), \
                     (SELECT COALESCE(sum(events), 0) FROM event_buckets WHERE span = 600)::int8 \
                     + (SELECT COALESCE(sum(events), 0) FROM event_bucket_appends)::int8 \
                FROM leaderboard_backfill b",
@@ -226,10 +246,18 @@ async fn run() -> Result<bool, String> {
     let answered = posts.iter().filter(|s| s.ok).count() as i64;
     let failed = posts.len() as i64 - answered;
     println!(
-        "migrate up: {:.1} s (backfill of {backfilled} rows {backfill_s:.1} s, {:.0} rows/s)",
+        "migrate up: exit status {}, {:.1} s (backfill of {backfilled} rows {backfill_s:.1} s, \
+         {:.0} rows/s), with a service started 1 s later counting in the background",
+        migrate.status.code().map_or("none (killed)".to_string(), |c| c.to_string()),
         migrate_to - migrate_from,
         backfilled as f64 / backfill_s.max(1e-9)
     );
+    if !migrate.status.success() {
+        println!(
+            "migrate up failed:\n{}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+    }
     println!(
         "posts: {} attempted, {answered} answered ok, {stored} stored, {failed} failed",
         posts.len()
@@ -248,66 +276,88 @@ async fn run() -> Result<bool, String> {
     );
     println!("rollups: {counted} events counted, events holds {total}");
 
-    let (right_after, after_vacuum) = leaderboard_timings(&url, &db).await?;
+    let (right_after, after_vacuum) = service.timings(&db).await?;
     println!(
         "aggregated_stats p50 right after: {right_after:.1} ms; after VACUUM ANALYZE: \
          {after_vacuum:.1} ms ({:.2}x)",
         right_after / after_vacuum
     );
-    let held = failed == 0 && stored == answered && counted == total;
+    let held = migrate.status.success() && failed == 0 && stored == answered && counted == total;
     if !held {
         println!(
-            "VIOLATION: a post failed or was lost, or the rollups do not count every row once"
+            "VIOLATION: migrate up failed, a post failed or was lost, or the rollups do not \
+             count every row once"
         );
     }
     Ok(held)
 }
 
-/// Median of 15 `aggregated_stats` requests to the local server right after the
-/// migration, and again after a manual `VACUUM ANALYZE`.
-async fn leaderboard_timings(url: &str, db: &tokio_postgres::Client) -> Result<(f64, f64), String> {
-    let port = free_port()?;
-    let mut server = Command::new(server_bin())
-        .env("POSTGRES", url)
-        .env("PORT", port.to_string())
-        .env("LOG_LEVEL", "warn")
-        .env("BACKFILL", "off")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting the server: {e}"))?;
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let ready = Instant::now();
-    while http.get(format!("{base}/api/health")).send().await.is_err() {
-        if ready.elapsed() > Duration::from_secs(30) {
-            return Err("the server did not start".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let p50 = || async {
-        let mut ms = Vec::new();
-        for _ in 0..15 {
-            let start = Instant::now();
-            let response = http
-                .get(format!("{base}/api/aggregated_stats"))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !response.status().is_success() {
-                return Err(format!("aggregated_stats: {}", response.status()));
+/// The service deployed on the database: the local server with its default background
+/// backfill.
+struct Service {
+    _process: tokio::process::Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Service {
+    async fn start(url: &str) -> Result<Service, String> {
+        let port = free_port()?;
+        let process = Command::new(server_bin())
+            .env("POSTGRES", url)
+            .env("PORT", port.to_string())
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("starting the server: {e}"))?;
+        let service = Service {
+            _process: process,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        let ready = Instant::now();
+        while service.get("/api/health").await.is_err() {
+            if ready.elapsed() > Duration::from_secs(60) {
+                return Err("the server did not start".into());
             }
-            response.bytes().await.map_err(|e| e.to_string())?;
-            ms.push(start.elapsed().as_secs_f64() * 1000.0);
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        ms.sort_by(f64::total_cmp);
-        Ok::<f64, String>(percentile(&ms, 50.0))
-    };
-    let right_after = p50().await?;
-    db.batch_execute("VACUUM ANALYZE")
-        .await
-        .map_err(|e| format!("VACUUM ANALYZE: {e}"))?;
-    let after_vacuum = p50().await?;
-    let _ = server.kill().await;
-    Ok((right_after, after_vacuum))
+        Ok(service)
+    }
+
+    async fn get(&self, path: &str) -> Result<(), String> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{path}: {}", response.status()));
+        }
+        response.bytes().await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Median of 15 `aggregated_stats` requests right after the migration, and again
+    /// after a manual `VACUUM ANALYZE`.
+    async fn timings(&self, db: &tokio_postgres::Client) -> Result<(f64, f64), String> {
+        let p50 = || async {
+            let mut ms = Vec::new();
+            for _ in 0..15 {
+                let start = Instant::now();
+                self.get("/api/aggregated_stats").await?;
+                ms.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            ms.sort_by(f64::total_cmp);
+            Ok::<f64, String>(percentile(&ms, 50.0))
+        };
+        let right_after = p50().await?;
+        db.batch_execute("VACUUM ANALYZE")
+            .await
+            .map_err(|e| format!("VACUUM ANALYZE: {e}"))?;
+        let after_vacuum = p50().await?;
+        Ok((right_after, after_vacuum))
+    }
 }

@@ -94,6 +94,16 @@ async fn a_fresh_database_is_migrated_and_serves_the_26_seed_regions() {
     assert_eq!(history(&db).await, all_versions());
     assert_eq!(count(&db, "job_types").await, 2);
     assert_eq!(count(&db, "events").await, 0);
+    let golang_migrate: Vec<(i64, bool)> = db
+        .client()
+        .await
+        .query("SELECT version, dirty FROM schema_migrations", &[])
+        .await
+        .expect("golang-migrate's version")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(golang_migrate, [(3, false)]);
     let schema = schema_snapshot(&db).await.join("\n");
     for expected in [
         "idx_events_region_id",
@@ -104,6 +114,11 @@ async fn a_fresh_database_is_migrated_and_serves_the_26_seed_regions() {
         "unique_name_jobtype UNIQUE (name, job_type_id)",
         "events.payload jsonb NO",
         "regions.display_name character varying NO 128",
+        // golang-migrate's table as it creates it, so the original service can serve
+        // this database again.
+        "schema_migrations.version bigint NO  ",
+        "schema_migrations.dirty boolean NO  ",
+        "schema_migrations_pkey PRIMARY KEY (version)",
     ] {
         assert!(
             schema.contains(expected),

@@ -13,7 +13,7 @@ use deadpool_postgres::Pool;
 use serde::Serialize;
 use std::time::Duration;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, GenericClient};
+use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
 
 /// Ids per step of the background task: about a tenth of a second of database time at
 /// realistic payloads, so the task never competes with requests for long.
@@ -29,8 +29,9 @@ const INDEX: &str = "idx_events_orchestrator_region_time";
 /// Advisory lock key ("LBFINI") held by the one process running the finish, as a
 /// transaction-level lock in a transaction of its own on a second connection (a
 /// concurrent index build cannot run inside a transaction, and a session-level lock would
-/// outlive us behind a transaction pooler). An idle transaction holds no snapshot, so the
-/// index build does not wait for it; the others only ever try the lock, never wait on it.
+/// outlive us behind a transaction pooler). An idle transaction holds no snapshot (when
+/// its statements ran on the simple protocol), so the index build does not wait for it;
+/// the others only ever try the lock, never wait on it.
 const FINISH_LOCK: i64 = 0x4c42_4649_4e49;
 
 /// Where the backfill stands; `/api/health` and `migrate status` report it.
@@ -137,13 +138,14 @@ pub enum Finish {
 /// holds [`FINISH_LOCK`] meanwhile. Safe to repeat.
 pub async fn finish(work: &impl GenericClient, lock: &mut Client) -> Result<Finish, DbError> {
     let holder = lock.transaction().await?;
-    let held: bool = holder
-        .query_typed_one(
-            "SELECT pg_try_advisory_xact_lock($1)",
-            &[(&FINISH_LOCK, Type::INT8)],
-        )
+    // The simple protocol: a statement of the extended one leaves its portal (and the
+    // portal's snapshot) open until the transaction ends, and the index build would wait
+    // for that snapshot, that is for this transaction, forever.
+    let held = holder
+        .simple_query(&format!("SELECT pg_try_advisory_xact_lock({FINISH_LOCK})"))
         .await?
-        .get(0);
+        .iter()
+        .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
     if !held {
         return Ok(Finish::Busy);
     }

@@ -323,20 +323,29 @@ async fn down_to_0_then_up_restores_the_schema_of_a_fresh_database() {
 
     let db = TestDb::new().await;
     ok(&db, &["seed", "--events", "300"]).await;
+    // Created here, recorded for golang-migrate too (the way back to the original).
+    assert_eq!(schema_migrations(&db).await, [(3, false)]);
     let out = ok(&db, &["migrate", "down", "--to", "0", "--yes"]).await;
     assert!(out.contains("V1 event_design_refactor"), "{out}");
     assert!(out.contains("the database is at version 0"), "{out}");
-    // Only refinery's (now empty) history is left of the schema.
+    // Only the (now empty) histories are left of the schema, as golang-migrate leaves its own.
     assert_eq!(
         tables(&db).await,
-        ["refinery_schema_history", "refinery_schema_history_pkey"]
+        [
+            "refinery_schema_history",
+            "refinery_schema_history_pkey",
+            "schema_migrations",
+            "schema_migrations_pkey"
+        ]
     );
     assert!(history(&db).await.is_empty());
+    assert_eq!(schema_migrations(&db).await, []);
     let status = ok(&db, &["migrate", "status"]).await;
     assert!(status.contains("applied         none"), "{status}");
 
     ok(&db, &["migrate", "up"]).await;
     assert_eq!(schema_dump(&db).await, want);
+    assert_eq!(schema_migrations(&db).await, [(3, false)]);
     assert_eq!(history(&db).await, (1..=latest()).collect::<Vec<_>>());
     assert_eq!(count(&db, "SELECT count(*) FROM regions").await, 26);
     assert_eq!(count(&db, "SELECT count(*) FROM events").await, 0);
