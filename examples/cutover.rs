@@ -248,7 +248,10 @@ async fn run() -> Result<bool, String> {
     println!(
         "migrate up: exit status {}, {:.1} s (backfill of {backfilled} rows {backfill_s:.1} s, \
          {:.0} rows/s), with a service started 1 s later counting in the background",
-        migrate.status.code().map_or("none (killed)".to_string(), |c| c.to_string()),
+        migrate
+            .status
+            .code()
+            .map_or("none (killed)".to_string(), |c| c.to_string()),
         migrate_to - migrate_from,
         backfilled as f64 / backfill_s.max(1e-9)
     );

@@ -1,5 +1,5 @@
 //! GET /api/health: the database answers and the schema is migrated; how far the online
-//! part of an upgrade (V4's backfill) has got.
+//! part of an upgrade (the backfill of V4 and V5) has got.
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -28,7 +28,7 @@ pub async fn get(app: &App) -> Result<Response, ApiError> {
                 "backfill": backfill.map(|b| json!({
                     "complete": b.complete, "rows_done": b.rows_done, "ids_total": b.ids_total,
                     "ids_left": b.ids_left, "fraction_done": b.fraction_done(),
-                    "index_ready": b.index_ready,
+                    "index_ready": b.index_ready, "finished": b.finished,
                 })),
             }),
         ),
