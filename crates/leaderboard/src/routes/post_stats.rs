@@ -30,11 +30,39 @@ pub async fn post(app: &App, request: &Request) -> Result<Response, ApiError> {
             let (region, job_type) = (&stat.region, stat.job_type.as_str());
             ApiError::BadRequest(format!(
                 "region {region} is not registered for {job_type} jobs; register it with: \
-                 leaderboard region add {region} --name \"…\" --type {job_type}"
+                 leaderboard region add {} --name \"…\" --type {job_type}",
+                shell_word(region)
             ))
         })?;
     // Written with whatever other posts are waiting (crate::ingest); `ok` once committed.
     let bytes = request.body().len();
     app.ingest.store(region.key, stat, bytes).await?;
     Ok(http::text_ok("ok"))
+}
+
+/// `word` as one shell word, quoted only when it needs to be, so the command in the
+/// message can be pasted as it is.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:/+@".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn region_ids_in_the_hint_are_one_shell_word() {
+        assert_eq!(shell_word("FRA"), "FRA");
+        assert_eq!(shell_word("NEW YORK"), "'NEW YORK'");
+        assert_eq!(shell_word("O'HARE"), "'O'\\''HARE'");
+        assert_eq!(shell_word("$(X)"), "'$(X)'");
+    }
 }
