@@ -263,7 +263,7 @@ async fn a_backfill_killed_half_way_resumes_and_every_answer_stays_exact() {
         .expect("writes across the boundary");
     for _ in 0..10 {
         let response = server
-            .post(exact::random_scored_payload(&mut rng).to_string())
+            .post(exact::random_payload(&mut rng).to_string())
             .await;
         assert_eq!(response.status().as_u16(), 200);
     }

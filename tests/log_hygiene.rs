@@ -1,5 +1,5 @@
 //! Log hygiene: at every `LOG_LEVEL`, the function binaries never write the `SECRET`, the
-//! database password or the full `POSTGRES` URL, whatever the requests do (successes,
+//! keys of `EXTRA_SECRETS`, the database password or the full `POSTGRES` URL, whatever the requests do (successes,
 //! refusals, oversized and malformed bodies, an unreachable database).
 
 mod common;
@@ -17,6 +17,10 @@ use tokio::task::JoinHandle;
 
 /// The HMAC key the functions run with here; must never be logged.
 const SECRET: &str = "s3cr3t-value-XYZ";
+/// The further keys the functions run with (`EXTRA_SECRETS`, with empty entries and
+/// spaces around them); none may be logged.
+const EXTRA_KEYS: [&str; 2] = ["x-key-ONE-8811", "x-key-TWO-9922"];
+const EXTRA_SECRETS: &str = ", x-key-ONE-8811,,x-key-TWO-9922 ,";
 /// The database password in every `POSTGRES` here; must never be logged.
 const PASSWORD: &str = "pw-SECRET-4711";
 
@@ -69,6 +73,7 @@ impl Function {
                 .env("VERCEL_DEV_PORT", port.to_string())
                 .env("POSTGRES", postgres)
                 .env("SECRET", SECRET)
+                .env("EXTRA_SECRETS", EXTRA_SECRETS)
                 .env("LOG_LEVEL", level)
                 .env("DB_TIMEOUT", "5")
                 .env_remove("VERCEL_IPC_PATH")
@@ -137,11 +142,20 @@ fn signed(
     url: String,
     body: impl Into<Vec<u8>>,
 ) -> reqwest::RequestBuilder {
+    signed_with(SECRET, client, url, body)
+}
+
+fn signed_with(
+    key: &str,
+    client: &reqwest::Client,
+    url: String,
+    body: impl Into<Vec<u8>>,
+) -> reqwest::RequestBuilder {
     let body = body.into();
     client
         .post(url)
         .header("content-type", "application/json")
-        .header("authorization", leaderboard::auth::sign(SECRET, &body))
+        .header("authorization", leaderboard::auth::sign(key, &body))
         .body(body)
 }
 
@@ -246,6 +260,14 @@ async fn no_secrets_logged_at(level: &str) {
         signed(&client, post.url("/api/post_stats"), stat.clone()),
     )
     .await;
+    for key in EXTRA_KEYS {
+        expect(
+            200,
+            "post signed with an extra key",
+            signed_with(key, &client, post.url("/api/post_stats"), stat.clone()),
+        )
+        .await;
+    }
     expect(200, "regions", client.get(regions.url("/api/regions"))).await;
     expect(
         200,
@@ -341,6 +363,8 @@ async fn no_secrets_logged_at(level: &str) {
     for (what, authorization) in [
         ("bad signature", Some("00".repeat(32))),
         ("secret as signature", Some(SECRET.to_string())),
+        ("extra key as signature", Some(EXTRA_KEYS[0].to_string())),
+        ("extra list as signature", Some(EXTRA_SECRETS.to_string())),
         ("no signature", None),
     ] {
         let mut request = client.post(post.url("/api/post_stats")).body(stat.clone());
@@ -438,6 +462,9 @@ async fn no_secrets_logged_at(level: &str) {
         .filter(|line| {
             [
                 SECRET,
+                EXTRA_KEYS[0],
+                EXTRA_KEYS[1],
+                EXTRA_SECRETS.trim(),
                 PASSWORD,
                 &postgres,
                 &closed,
@@ -459,6 +486,15 @@ async fn no_secrets_logged_at(level: &str) {
         .count();
     if level == "trace" || level == "debug" {
         assert!(logged > 0, "LOG_LEVEL={level}: nothing was logged");
+        // Which key verified each post, by position only.
+        for key in ["key=0", "key=1", "key=2"] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains("signature verified") && l.contains(key)),
+                "LOG_LEVEL={level}: no {key:?} logged"
+            );
+        }
     }
 }
 

@@ -185,13 +185,13 @@ async fn every_validation_rule_refuses_with_400_and_stores_nothing() {
         ),
         (
             stat(json!({"region": "XYZ"})).to_string().into(),
-            "region XYZ is not registered for transcoding stats",
+            "region XYZ is not registered for transcoding jobs; register it with: leaderboard region add XYZ --name",
         ),
         (
             stat(json!({"region": "ATL", "model": "m", "pipeline": "p"}))
                 .to_string()
                 .into(),
-            "region ATL is not registered for ai stats",
+            "region ATL is not registered for ai jobs; register it with: leaderboard region add ATL --name \"…\" --type ai",
         ),
         (
             stat(json!({"success_rate": 1.5})).to_string().into(),
@@ -258,21 +258,166 @@ async fn every_validation_rule_refuses_with_400_and_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unknown_fields_are_ignored_and_regions_match_in_any_case() {
+async fn every_posted_field_is_kept_and_regions_match_in_any_case() {
     let db = TestDb::new().await;
     let server = TestServer::with_secret(&db).await;
-    let body = stat(
-        json!({"region": "fRa", "something_new": {"nested": [1, 2]}, "model": "", "pipeline": ""}),
-    );
-    assert_ok(server.post(body.to_string()).await).await;
+    let extra = json!({"something_new": {"nested": [1, 2, {"deeper": null}]}, "model": "",
+                       "pipeline": "", "test_outcome": "passed", "stream_valid": false,
+                       "defer_attempts": 0, "debug_artifacts": null, "prompt_confirmed": true});
+    let body = stat(json!({"region": "fRa", "orchestrator": "0xABC"}));
+    let mut body = body.as_object().expect("object").clone();
+    body.extend(extra.as_object().expect("object").clone());
+    assert_ok(server.post(Value::Object(body.clone()).to_string()).await).await;
     let stored = server
         .get_json("/api/raw_stats?orchestrator=0xabc", 200)
         .await;
+    let mut want = body;
+    want.insert("region".into(), json!("FRA"));
+    want.insert("orchestrator".into(), json!("0xabc"));
+    want.insert("errors".into(), Value::Null);
+    want.insert("timestamp".into(), json!(0));
+    assert_eq!(stored, json!({ "FRA": [want] }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_at_any_depth_and_repeated_keys_are_refused() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let base = r#"{"region":"FRA","orchestrator":"0xabc","success_rate":1,"round_trip_time":1,"#;
+    for (tail, message) in [
+        (
+            r#""x":{"y":[1,"\u0000"]}}"#,
+            "x.y[1] must not contain NUL characters",
+        ),
+        (r#""x":{"\u0000k":1}}"#, "must not contain NUL characters"),
+        (r#""\u0000":1}"#, "must not contain NUL characters"),
+        (
+            r#""success_rate":0}"#,
+            "the key \"success_rate\" appears more than once in one object",
+        ),
+        (
+            r#""x":{"a":1,"b":{"c":1,"c":1}}}"#,
+            "x.b: the key \"c\" appears more than once in one object",
+        ),
+    ] {
+        let body = format!("{base}{tail}");
+        assert_refused(server.post(body).await, 400, message).await;
+    }
+    assert_eq!(event_count(&db).await, 0);
+}
+
+/// The answers of every counting route, for comparing two databases.
+async fn counted(server: &TestServer) -> Vec<(String, Value)> {
+    let mut answers = Vec::new();
+    for path in [
+        "/api/aggregated_stats",
+        "/api/aggregated_stats?model=m&pipeline=p",
+        "/api/aggregated_stats?model=m2&pipeline=p2",
+        "/api/top_ai_score?orchestrator=0xa",
+        "/api/top_ai_score?orchestrator=0xb",
+        "/api/pipelines",
+    ] {
+        answers.push((path.to_string(), server.get_json(path, 200).await));
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unscored_tests_are_stored_returned_raw_and_counted_nowhere_else() {
+    let scored = [
+        json!({"region": "FRA", "orchestrator": "0xa", "success_rate": 1, "round_trip_time": 2,
+               "model": "m", "pipeline": "p"}),
+        json!({"region": "FRA", "orchestrator": "0xa", "success_rate": 0.5, "round_trip_time": 4.5,
+               "model": "m", "pipeline": "p"}),
+        json!({"region": "FRA", "orchestrator": "0xa", "success_rate": 1, "round_trip_time": 1.5,
+               "seg_duration": 2}),
+    ];
+    let unscored = [
+        json!({"region": "FRA", "orchestrator": "0xa", "model": "m", "pipeline": "p",
+               "test_outcome": "unscored_busy"}),
+        json!({"region": "FRA", "orchestrator": "0xa", "model": "m", "pipeline": "p",
+               "success_rate": null, "round_trip_time": null}),
+        json!({"region": "FRA", "orchestrator": "0xa", "seg_duration": 2}),
+        // An orchestrator with unscored tests only.
+        json!({"region": "LAX", "orchestrator": "0xb", "model": "m2", "pipeline": "p2"}),
+        json!({"region": "LAX", "orchestrator": "0xb", "success_rate": null}),
+    ];
+    // What the scored posts alone give.
+    let reference_db = TestDb::new().await;
+    let reference = TestServer::with_secret(&reference_db).await;
+    for body in &scored {
+        assert_ok(reference.post(body.to_string()).await).await;
+    }
+    let want = counted(&reference).await;
+
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    for body in scored.iter().chain(&unscored) {
+        assert_ok(server.post(body.to_string()).await).await;
+    }
+    // The same rows written straight into `events` (an operator, the original service).
+    for body in &unscored {
+        common::insert_event_at(&db, leaderboard::now(), body).await;
+    }
+    assert_eq!(event_count(&db).await, 3 + 2 * 5);
+    assert_eq!(counted(&server).await, want);
+    assert!(want[0].1.get("0xb").is_none() && want[1].1.get("0xb").is_none());
+    assert!(!want[5].1.to_string().contains("p2"), "{}", want[5].1);
     assert_eq!(
-        stored,
-        json!({"FRA": [{"region": "FRA", "orchestrator": "0xabc", "success_rate": 1,
-                        "round_trip_time": 1.5, "errors": null, "timestamp": 0}]})
+        server
+            .get_json("/api/top_ai_score?orchestrator=0xb", 200)
+            .await,
+        json!({})
     );
+
+    // raw_stats returns every test, scored or not, as stored.
+    let ai = server
+        .get_json("/api/raw_stats?orchestrator=0xa&pipeline=p", 200)
+        .await;
+    assert_eq!(ai["FRA"].as_array().map(Vec::len), Some(2 + 2 * 2));
+    let rows = ai["FRA"].as_array().expect("rows");
+    let busy: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["test_outcome"] == "unscored_busy")
+        .collect();
+    assert_eq!(busy.len(), 2);
+    assert!(busy.iter().all(|r| r.get("success_rate").is_none()));
+    assert!(rows
+        .iter()
+        .any(|r| r.get("success_rate") == Some(&Value::Null)));
+    let transcoding = server
+        .get_json("/api/raw_stats?orchestrator=0xa", 200)
+        .await;
+    assert_eq!(transcoding["FRA"].as_array().map(Vec::len), Some(1 + 2));
+    let only_unscored = server
+        .get_json("/api/raw_stats?orchestrator=0xb&pipeline=p2", 200)
+        .await;
+    assert_eq!(only_unscored["LAX"].as_array().map(Vec::len), Some(2));
+    let only_unscored = server
+        .get_json("/api/raw_stats?orchestrator=0xb", 200)
+        .await;
+    assert_eq!(only_unscored["LAX"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_a_score_is_refused() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    for body in [
+        json!({"region": "FRA", "orchestrator": "0xa", "success_rate": 1}),
+        json!({"region": "FRA", "orchestrator": "0xa", "round_trip_time": 1}),
+        json!({"region": "FRA", "orchestrator": "0xa", "success_rate": null, "round_trip_time": 1}),
+        json!({"region": "FRA", "orchestrator": "0xa", "success_rate": 0, "round_trip_time": null,
+               "model": "m", "pipeline": "p"}),
+    ] {
+        assert_refused(
+            server.post(body.to_string()).await,
+            400,
+            "success_rate and round_trip_time go together",
+        )
+        .await;
+    }
+    assert_eq!(event_count(&db).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -464,4 +609,95 @@ async fn times_too_large_to_sum_are_refused_and_the_leaderboard_stays_up() {
     }
     let board = server.get_json("/api/aggregated_stats", 200).await;
     assert_eq!(board["0xabc"]["FRA"]["success_rate"], json!(1.0));
+}
+
+/// A server on `db` configured from these variables (the rest at their defaults).
+async fn server_with_env(db: &TestDb, vars: &[(&str, &str)]) -> TestServer {
+    let (mut config, _) = Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    });
+    config.postgres = Some(db.url.clone());
+    let server = TestServer::start(config).await;
+    server.app.db.migrations().await.expect("migrations");
+    server
+}
+
+async fn post_signed_with(server: &TestServer, key: &str, body: &[u8]) -> reqwest::Response {
+    let signature = leaderboard::auth::sign(key, body);
+    server.post_with(body.to_vec(), Some(&signature)).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_signed_with_secret_or_any_extra_key_is_accepted() {
+    let db = TestDb::new().await;
+    let server = server_with_env(
+        &db,
+        &[
+            ("SECRET", "main,key"),
+            ("EXTRA_SECRETS", "tester-a, tester-b,,"),
+        ],
+    )
+    .await;
+    let body = stat(json!({})).to_string().into_bytes();
+    for key in ["main,key", "tester-a", "tester-b"] {
+        assert_ok(post_signed_with(&server, key, &body).await).await;
+    }
+    assert_eq!(event_count(&db).await, 3);
+    // SECRET is one key: its parts are not keys. Nor is a key no longer listed, nor the
+    // empty key of the empty entries.
+    for key in [
+        "main",
+        "key",
+        "tester-c",
+        "",
+        " tester-b",
+        "tester-a, tester-b",
+    ] {
+        let response = post_signed_with(&server, key, &body).await;
+        assert_refused(response, 403, "request can not be authenticated").await;
+    }
+    assert_eq!(event_count(&db).await, 3);
+
+    // Revoking tester-a: the same post signed with its key is refused from then on.
+    let revoked = server_with_env(
+        &db,
+        &[("SECRET", "main,key"), ("EXTRA_SECRETS", "tester-b")],
+    )
+    .await;
+    let response = post_signed_with(&revoked, "tester-a", &body).await;
+    assert_refused(response, 403, "request can not be authenticated").await;
+    assert_ok(post_signed_with(&revoked, "tester-b", &body).await).await;
+    assert_eq!(event_count(&db).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn extra_secrets_of_empty_entries_add_no_key() {
+    let db = TestDb::new().await;
+    let body = stat(json!({})).to_string().into_bytes();
+    for list in [",,", ",", " , "] {
+        // With SECRET: only SECRET works.
+        let server = server_with_env(&db, &[("SECRET", "k"), ("EXTRA_SECRETS", list)]).await;
+        assert!(server.app.config.extra_secrets.is_empty());
+        assert_refused(
+            post_signed_with(&server, "", &body).await,
+            403,
+            "authenticated",
+        )
+        .await;
+        assert_ok(post_signed_with(&server, "k", &body).await).await;
+        // Without SECRET: every post is refused, the empty-key one included.
+        let server = server_with_env(&db, &[("EXTRA_SECRETS", list)]).await;
+        assert_refused(
+            post_signed_with(&server, "", &body).await,
+            403,
+            "authenticated",
+        )
+        .await;
+    }
+    assert_eq!(event_count(&db).await, 3);
+    // EXTRA_SECRETS alone is enough to post.
+    let server = server_with_env(&db, &[("EXTRA_SECRETS", "only-extra")]).await;
+    assert_ok(post_signed_with(&server, "only-extra", &body).await).await;
 }

@@ -21,7 +21,7 @@ async fn the_fast_path_equals_the_straightforward_computation() {
     // A few through the API as well, at the database's current time.
     for _ in 0..20 {
         let response = server
-            .post(exact::random_scored_payload(&mut rng).to_string())
+            .post(exact::random_payload(&mut rng).to_string())
             .await;
         assert_eq!(response.status().as_u16(), 200);
     }

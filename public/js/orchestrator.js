@@ -7,6 +7,10 @@ export { destroyCharts };
 
 const SUCCESS_BUCKETS = 48;
 
+/** An unscored test (neither success rate nor round trip) is drawn nowhere, as the API
+ * counts it nowhere; its errors still show in the table. */
+const scored = (s) => s.success_rate != null || s.round_trip_time != null;
+
 /** {REGION: [stat, …] newest first} → per region, oldest first, with a usable time. */
 export function seriesByRegion(raw) {
   const out = [];
@@ -23,7 +27,7 @@ function successSeries(regions, from, to) {
   const width = span / SUCCESS_BUCKETS;
   return regions.map(({ region, stats }) => {
     const sums = new Map();
-    for (const s of stats) {
+    for (const s of stats.filter(scored)) {
       const b = Math.min(SUCCESS_BUCKETS - 1, Math.max(0, Math.floor((s.timestamp - from) / width)));
       const e = sums.get(b) || [0, 0];
       e[0] += Number(s.success_rate) || 0;
@@ -126,8 +130,8 @@ export function renderOrchestrator(view, ctx) {
   }
   const rtt = regions.map(({ region, stats }) => ({
     label: region,
-    xs: stats.map((s) => s.timestamp),
-    ys: stats.map((s) => Number(s.round_trip_time) || 0),
+    xs: stats.filter(scored).map((s) => s.timestamp),
+    ys: stats.filter(scored).map((s) => Number(s.round_trip_time) || 0),
   }));
   timeChart(view.querySelector('#chart-rtt'), { series: rtt, yLabel: 'seconds', yFormat: (v) => `${+v.toFixed(2)} s`, lines: false, name: 'rtt' });
   timeChart(view.querySelector('#chart-success'), {

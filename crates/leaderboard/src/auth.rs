@@ -1,4 +1,5 @@
-//! HMAC-SHA256 request signing: the job testers sign each post_stats body with SECRET.
+//! HMAC-SHA256 request signing: the job testers sign each post_stats body with SECRET or
+//! one of EXTRA_SECRETS, so a tester's key can be rotated or revoked on its own.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -16,20 +17,30 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 /// Whether `header` is the signature of `body`. Hex case is ignored and the digests are
 /// compared in constant time, so timing reveals nothing about the expected value.
 pub fn verify(secret: &str, body: &[u8], header: Option<&[u8]>) -> bool {
-    let Some(header) = header else {
-        return false;
-    };
-    let Ok(header) = std::str::from_utf8(header) else {
-        return false;
-    };
-    let Ok(claimed) = hex::decode(header.trim()) else {
-        return false;
-    };
-    let Ok(mut mac) = HmacSha256::new_from_slice(secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&claimed).is_ok()
+    verify_any(&[Some(secret)], body, header).is_some()
+}
+
+/// Which of `keys` (by position; `None` is no key) signed `body`, if any. Every key is
+/// tried, each compared in constant time, so the time taken says nothing about which key
+/// matched or how close a wrong signature came.
+pub fn verify_any(keys: &[Option<&str>], body: &[u8], header: Option<&[u8]>) -> Option<usize> {
+    let claimed = header
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .and_then(|h| hex::decode(h.trim()).ok())?;
+    let mut found = None;
+    for (position, key) in keys.iter().enumerate() {
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            continue;
+        };
+        let Ok(mut mac) = HmacSha256::new_from_slice(key.as_bytes()) else {
+            continue;
+        };
+        mac.update(body);
+        if mac.verify_slice(&claimed).is_ok() && found.is_none() {
+            found = Some(position);
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -58,5 +69,31 @@ mod tests {
         assert!(!verify("other", body, Some(good.as_bytes())));
         assert!(!verify("k", b"{\"a\":2}", Some(good.as_bytes())));
         assert!(!verify("k", body, Some(&[0xff, 0xfe])));
+    }
+
+    #[test]
+    fn verify_any_names_the_position_of_the_key_that_signed() {
+        let body = br#"{"a":1}"#;
+        let keys = [Some("zero"), Some("one"), Some("two")];
+        for (i, key) in ["zero", "one", "two"].iter().enumerate() {
+            let header = sign(key, body);
+            assert_eq!(verify_any(&keys, body, Some(header.as_bytes())), Some(i));
+        }
+        let header = sign("one", body);
+        assert_eq!(
+            verify_any(&[None, Some("one")], body, Some(header.as_bytes())),
+            Some(1)
+        );
+        assert_eq!(
+            verify_any(&[Some("zero")], body, Some(header.as_bytes())),
+            None
+        );
+        assert_eq!(verify_any(&keys, body, None), None);
+        assert_eq!(verify_any(&keys, body, Some(b"zz")), None);
+        let empty = sign("", body);
+        assert_eq!(
+            verify_any(&[None, Some("")], body, Some(empty.as_bytes())),
+            None
+        );
     }
 }

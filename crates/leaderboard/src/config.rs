@@ -8,8 +8,14 @@ use std::time::Duration;
 pub struct Config {
     /// Cleaned database URL (quotes, whitespace and a trailing `;` removed).
     pub postgres: Option<String>,
-    /// HMAC key for post_stats; `None` when unset or empty, which refuses every post.
+    /// HMAC key for post_stats, byte for byte (a comma is part of it); `None` when unset
+    /// or empty.
     pub secret: Option<String>,
+    /// More keys for post_stats (`EXTRA_SECRETS`, comma-separated; one per tester, so one
+    /// can be revoked alone): keys 1, 2, … in the log, `SECRET` being key 0. Entries are
+    /// trimmed; empty ones are no keys. With neither these nor `SECRET`, every post is
+    /// refused.
+    pub extra_secrets: Vec<String>,
     pub start_time_window: Duration,
     pub db_timeout: Duration,
     pub log_level: String,
@@ -31,6 +37,7 @@ impl std::fmt::Debug for Config {
                 &self.postgres.as_deref().map(crate::db::redact_url),
             )
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
+            .field("extra_secrets", &self.extra_secrets.len())
             .field("start_time_window", &self.start_time_window)
             .field("db_timeout", &self.db_timeout)
             .field("log_level", &self.log_level)
@@ -106,6 +113,9 @@ impl Config {
                 .map(|v| clean_url(&v))
                 .filter(|v| !v.is_empty()),
             secret: lookup("SECRET").filter(|v| !v.is_empty()),
+            extra_secrets: lookup("EXTRA_SECRETS")
+                .map(|list| extra_secrets(&list))
+                .unwrap_or_default(),
             start_time_window: secs(start_hours * 3600.0),
             db_timeout: secs(db_timeout),
             log_level: text("LOG_LEVEL").unwrap_or_else(|| "info".to_string()),
@@ -122,6 +132,25 @@ impl Config {
         let (mut config, _) = Self::from_lookup(|_| None);
         config.postgres = Some(clean_url(url));
         config
+    }
+}
+
+/// The keys of `EXTRA_SECRETS`: comma-separated, each trimmed, empty entries dropped.
+fn extra_secrets(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Config {
+    /// Every key a post may be signed with, by position: `SECRET` is 0 (`None` when unset),
+    /// `EXTRA_SECRETS` 1, 2, …
+    pub fn post_keys(&self) -> Vec<Option<&str>> {
+        std::iter::once(self.secret.as_deref())
+            .chain(self.extra_secrets.iter().map(|k| Some(k.as_str())))
+            .collect()
     }
 }
 
@@ -230,6 +259,24 @@ mod tests {
         assert!(c.backfill_in_background);
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].variable, "BACKFILL");
+    }
+
+    #[test]
+    fn secret_is_one_key_byte_for_byte_and_extra_secrets_a_list() {
+        let (c, _) = load(&[("SECRET", " a,b "), ("EXTRA_SECRETS", "k1, k2 ,,k3,")]);
+        assert_eq!(c.secret.as_deref(), Some(" a,b "));
+        assert_eq!(c.extra_secrets, ["k1", "k2", "k3"]);
+        assert_eq!(
+            c.post_keys(),
+            [Some(" a,b "), Some("k1"), Some("k2"), Some("k3")]
+        );
+        for only_empty in [",,", "", " , ,"] {
+            let (c, _) = load(&[("EXTRA_SECRETS", only_empty)]);
+            assert!(c.extra_secrets.is_empty(), "{only_empty:?}");
+            assert_eq!(c.post_keys(), [None]);
+        }
+        let shown = format!("{:?}", load(&[("SECRET", "s3"), ("EXTRA_SECRETS", "k9")]).0);
+        assert!(!shown.contains("s3") && !shown.contains("k9"), "{shown}");
     }
 
     #[test]

@@ -1,9 +1,18 @@
 //! A posted test-job stat: strict parsing, validation, and the payload as stored.
+//!
+//! Every top-level field a tester posts is kept (the testers add fields faster than this
+//! service learns them, and `raw_stats` is where people look for them); the fields the
+//! contract knows are validated and normalised, the others stored verbatim. A test with
+//! neither `success_rate` nor `round_trip_time` is *unscored*: stored, returned by
+//! `raw_stats`, and counted nowhere else (the SQL side decides that, see
+//! `migrations/V5__unscored_tests.sql`).
 
 use crate::error::ApiError;
 use crate::query::JobType;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{Map, Number, Value};
+use std::fmt;
 
 /// `events.orchestrator` is VARCHAR(56).
 pub const ORCHESTRATOR_MAX_CHARS: usize = 56;
@@ -13,15 +22,16 @@ pub const ORCHESTRATOR_MAX_CHARS: usize = 56;
 /// double overflow that sum and would fail every leaderboard query of their window.
 pub const SECONDS_MAX: f64 = 1e9;
 
-/// The body as the job testers send it. Numbers stay `serde_json::Number` so that what is
-/// stored is exactly what was sent (the AI tester's integer `success_rate` stays `1`).
-/// Unknown fields are ignored.
+/// The fields of the contract, read from the posted object for validation only (what is
+/// stored is the posted object itself). Numbers stay `serde_json::Number`, so the AI
+/// tester's integer `success_rate` stays `1`. `null` is the same as absent.
 #[derive(Debug, Deserialize)]
 struct Body {
     region: Option<String>,
     orchestrator: Option<String>,
     success_rate: Option<Number>,
     round_trip_time: Option<Number>,
+    #[allow(dead_code)] // checked for its type only
     errors: Option<Vec<StatError>>,
     timestamp: Option<Number>,
     seg_duration: Option<Number>,
@@ -32,16 +42,18 @@ struct Body {
     segments_received: Option<Number>,
     model: Option<String>,
     pipeline: Option<String>,
+    #[allow(dead_code)] // checked for its type only
     input_parameters: Option<String>,
+    #[allow(dead_code)] // checked for its type only
     response_payload: Option<String>,
+    #[allow(dead_code)] // checked for its type only
     model_is_warm: Option<bool>,
 }
 
-/// One entry of `errors`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// One entry of `errors` (checked; the entry is stored as posted).
+#[derive(Debug, Clone, Deserialize)]
 pub struct StatError {
     pub error_code: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub count: i64,
 }
@@ -54,32 +66,130 @@ pub struct Stat {
     /// Lower-cased.
     pub orchestrator: String,
     pub job_type: JobType,
-    /// The JSONB payload as the spec says it is stored.
+    /// Neither `success_rate` nor `round_trip_time`: stored, counted nowhere.
+    pub unscored: bool,
+    /// The JSONB payload: the posted object, normalised (see [`Stat::parse`]).
     pub payload: Value,
 }
 
 impl Stat {
     /// Parses and validates a post_stats body; every refusal names the field.
+    ///
+    /// The stored payload is the posted object with `region` upper-cased and trimmed,
+    /// `orchestrator` lower-cased and trimmed, and `errors` (null) and `timestamp` (0)
+    /// added when absent, as the original service always stored them; every other field
+    /// is kept as posted, unknown ones included.
     pub fn parse(bytes: &[u8]) -> Result<Stat, ApiError> {
-        // serde would also read a struct from an array of its fields; the contract is an object.
+        // An object, not an array or a scalar: the contract is an object.
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'{') {
             return Err(bad("invalid JSON body: expected a JSON object"));
         }
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let body: Body = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path.is_empty() || path == "." {
-                ApiError::BadRequest(format!("invalid JSON body: {inner}"))
-            } else {
-                ApiError::BadRequest(format!("invalid JSON body: {path}: {inner}"))
-            }
-        })?;
+        let posted: Strict = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| path_error(e.path().to_string(), e.into_inner()))?;
         deserializer
             .end()
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?;
-        body.validate()
+        let Value::Object(posted) = posted.0 else {
+            return Err(bad("invalid JSON body: expected a JSON object"));
+        };
+        for (key, value) in &posted {
+            let mut path = key.clone();
+            no_nul_in(&mut path, key, value)?;
+        }
+        let posted = Value::Object(posted);
+        let body: Body = serde_path_to_error::deserialize(&posted)
+            .map_err(|e| path_error(e.path().to_string(), e.into_inner()))?;
+        let Value::Object(posted) = posted else {
+            return Err(ApiError::Internal("the posted object changed kind".into()));
+        };
+        body.validate(posted)
+    }
+}
+
+fn path_error(path: String, inner: impl fmt::Display) -> ApiError {
+    if path.is_empty() || path == "." {
+        ApiError::BadRequest(format!("invalid JSON body: {inner}"))
+    } else {
+        ApiError::BadRequest(format!("invalid JSON body: {path}: {inner}"))
+    }
+}
+
+/// A JSON value read strictly: an object that repeats a key is refused (PostgreSQL's
+/// JSONB would silently keep the last one, so what is stored would not be what was
+/// signed and sent).
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Strict, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format!("{v} is not a JSON number")))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "the key {key:?} appears more than once in one object; send each key once"
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -87,12 +197,40 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(message.into())
 }
 
-/// Strings end up in JSONB and VARCHAR columns, where PostgreSQL refuses NUL.
-fn no_nul(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.contains('\0') {
-        return Err(bad(format!("{field} must not contain NUL characters")));
+/// Strings end up in JSONB and VARCHAR columns, where PostgreSQL refuses NUL: refused in
+/// any string and any key, at any depth. `path` names `value` (`errors[0].message`).
+fn no_nul_in(path: &mut String, key: &str, value: &Value) -> Result<(), ApiError> {
+    if key.contains('\0') {
+        return Err(bad(format!(
+            "a key of the body ({}) must not contain NUL characters",
+            path.replace('\0', "\\u0000")
+        )));
     }
-    Ok(())
+    match value {
+        Value::String(s) if s.contains('\0') => {
+            Err(bad(format!("{path} must not contain NUL characters")))
+        }
+        Value::Array(items) => {
+            let len = path.len();
+            for (i, item) in items.iter().enumerate() {
+                path.push_str(&format!("[{i}]"));
+                no_nul_in(path, "", item)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(object) => {
+            let len = path.len();
+            for (k, v) in object {
+                path.push('.');
+                path.push_str(k);
+                no_nul_in(path, k, v)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn required<T>(field: &str, value: Option<T>) -> Result<T, ApiError> {
@@ -126,12 +264,11 @@ fn non_empty(value: Option<String>) -> Option<String> {
 }
 
 impl Body {
-    fn validate(self) -> Result<Stat, ApiError> {
+    fn validate(self, mut posted: Map<String, Value>) -> Result<Stat, ApiError> {
         let region = required("region", self.region)?.trim().to_uppercase();
         if region.is_empty() {
             return Err(bad("region is required"));
         }
-        no_nul("region", &region)?;
         let orchestrator = required("orchestrator", self.orchestrator)?
             .trim()
             .to_lowercase();
@@ -143,11 +280,15 @@ impl Body {
                 "orchestrator is longer than {ORCHESTRATOR_MAX_CHARS} characters"
             )));
         }
-        no_nul("orchestrator", &orchestrator)?;
-        let success_rate = required("success_rate", self.success_rate)?;
-        between("success_rate", &success_rate, 1.0)?;
-        let round_trip_time = required("round_trip_time", self.round_trip_time)?;
-        between("round_trip_time", &round_trip_time, SECONDS_MAX)?;
+        let unscored = match (&self.success_rate, &self.round_trip_time) {
+            (Some(success_rate), Some(round_trip_time)) => {
+                between("success_rate", success_rate, 1.0)?;
+                between("round_trip_time", round_trip_time, SECONDS_MAX)?;
+                false
+            }
+            (None, None) => true,
+            _ => return Err(bad("success_rate and round_trip_time go together")),
+        };
         if let Some(t) = &self.timestamp {
             integer("timestamp", t, false)?;
         }
@@ -169,83 +310,25 @@ impl Body {
                 integer(field, n, true)?;
             }
         }
-        for e in self.errors.iter().flatten() {
-            no_nul("errors.error_code", &e.error_code)?;
-            if let Some(m) = &e.message {
-                no_nul("errors.message", m)?;
-            }
-        }
-        let model = non_empty(self.model);
-        let pipeline = non_empty(self.pipeline);
-        let job_type = match (&model, &pipeline) {
+        let job_type = match (non_empty(self.model), non_empty(self.pipeline)) {
             (Some(_), Some(_)) => JobType::Ai,
             (None, None) => JobType::Transcoding,
             _ => return Err(bad("model and pipeline go together")),
         };
-        let input_parameters = non_empty(self.input_parameters);
-        let response_payload = non_empty(self.response_payload);
-        for (field, value) in [
-            ("model", &model),
-            ("pipeline", &pipeline),
-            ("input_parameters", &input_parameters),
-            ("response_payload", &response_payload),
-        ] {
-            if let Some(v) = value {
-                no_nul(field, v)?;
-            }
-        }
 
-        // Always kept, as the original stored them (errors null and timestamp 0 when absent).
-        let mut payload = Map::new();
-        payload.insert("region".into(), Value::String(region.clone()));
-        payload.insert("orchestrator".into(), Value::String(orchestrator.clone()));
-        payload.insert("success_rate".into(), Value::Number(success_rate));
-        payload.insert("round_trip_time".into(), Value::Number(round_trip_time));
-        payload.insert(
-            "errors".into(),
-            match self.errors {
-                Some(errors) => serde_json::to_value(errors)
-                    .map_err(|e| ApiError::Internal(format!("serialising errors: {e}")))?,
-                None => Value::Null,
-            },
-        );
-        payload.insert(
-            "timestamp".into(),
-            Value::Number(self.timestamp.unwrap_or_else(|| Number::from(0))),
-        );
-        // Kept only when non-zero, non-empty or true, like the original's `omitempty`.
-        let numbers = [
-            ("seg_duration", self.seg_duration),
-            ("segments_sent", self.segments_sent),
-            ("segments_received", self.segments_received),
-            ("upload_time", self.upload_time),
-            ("download_time", self.download_time),
-            ("transcode_time", self.transcode_time),
-        ];
-        for (field, value) in numbers {
-            if let Some(n) = value.filter(|n| n.as_f64() != Some(0.0)) {
-                payload.insert(field.into(), Value::Number(n));
-            }
-        }
-        let strings = [
-            ("model", model),
-            ("pipeline", pipeline),
-            ("input_parameters", input_parameters),
-            ("response_payload", response_payload),
-        ];
-        for (field, value) in strings {
-            if let Some(s) = value {
-                payload.insert(field.into(), Value::String(s));
-            }
-        }
-        if self.model_is_warm == Some(true) {
-            payload.insert("model_is_warm".into(), Value::Bool(true));
-        }
+        posted.insert("region".into(), Value::String(region.clone()));
+        posted.insert("orchestrator".into(), Value::String(orchestrator.clone()));
+        // Always present, as the original stored them (errors null, timestamp 0).
+        posted.entry("errors").or_insert(Value::Null);
+        posted
+            .entry("timestamp")
+            .or_insert_with(|| Value::Number(Number::from(0)));
         Ok(Stat {
             region,
             orchestrator,
             job_type,
-            payload: Value::Object(payload),
+            unscored,
+            payload: Value::Object(posted),
         })
     }
 }
@@ -277,28 +360,102 @@ mod tests {
     }
 
     #[test]
-    fn zero_empty_and_false_optionals_are_left_out() {
+    fn zero_empty_false_and_null_fields_are_kept_as_posted() {
         let mut body = minimal();
         let extra = json!({"seg_duration": 0, "segments_sent": 0, "upload_time": 0.0,
-                           "model": "", "pipeline": "", "model_is_warm": false,
+                           "model": "", "pipeline": null, "model_is_warm": false,
                            "input_parameters": "", "transcode_time": 0.25});
         body.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
+        let stat = parse(body.clone()).unwrap();
+        assert_eq!(stat.job_type, JobType::Transcoding);
+        let mut want = body;
+        want["region"] = json!("FRA");
+        want["orchestrator"] = json!("0xabc");
+        want["errors"] = Value::Null;
+        want["timestamp"] = json!(0);
+        assert_eq!(stat.payload, want);
+    }
+
+    #[test]
+    fn unscored_tests_are_accepted_and_half_scored_ones_refused() {
+        for body in [
+            json!({"region": "FRA", "orchestrator": "o"}),
+            json!({"region": "FRA", "orchestrator": "o", "success_rate": null, "round_trip_time": null}),
+            json!({"region": "FRA", "orchestrator": "o", "success_rate": null}),
+        ] {
+            let stat = parse(body.clone()).unwrap();
+            assert!(stat.unscored, "{body}");
+            for field in ["success_rate", "round_trip_time"] {
+                assert_eq!(stat.payload.get(field), body.get(field), "{body}");
+            }
+        }
+        assert!(!parse(minimal()).unwrap().unscored);
+        for body in [
+            json!({"region": "FRA", "orchestrator": "o", "success_rate": 1}),
+            json!({"region": "FRA", "orchestrator": "o", "round_trip_time": 1}),
+            json!({"region": "FRA", "orchestrator": "o", "success_rate": null, "round_trip_time": 0}),
+        ] {
+            let got = parse(body.clone()).expect_err("half scored");
+            assert_eq!(
+                got, "success_rate and round_trip_time go together",
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_verbatim_at_any_depth() {
+        let mut body = minimal();
+        let extra = json!({"test_outcome": "passed", "defer_attempts": 3,
+                           "debug_artifacts": {"frames": [1, 2.5, {"a": null}], "ok": true},
+                           "stream_valid": false, "Region": "lower-case key is another key"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         let stat = parse(body).unwrap();
-        let keys: Vec<&String> = stat.payload.as_object().unwrap().keys().collect();
-        assert_eq!(
-            keys,
-            [
-                "errors",
-                "orchestrator",
-                "region",
-                "round_trip_time",
-                "success_rate",
-                "timestamp",
-                "transcode_time"
-            ]
-        );
+        for (k, v) in extra.as_object().unwrap() {
+            assert_eq!(&stat.payload[k], v, "{k}");
+        }
+    }
+
+    #[test]
+    fn nul_anywhere_and_repeated_keys_are_refused() {
+        let cases: &[(&[u8], &str)] = &[
+            (
+                br#"{"region":"FRA","orchestrator":"o","x":{"y":["a\u0000"]}}"#,
+                "x.y[0] must not contain NUL characters",
+            ),
+            (
+                br#"{"region":"FRA","orchestrator":"o","x":{"k\u0000":1}}"#,
+                "a key of the body",
+            ),
+            (
+                br#"{"region":"FRA","orchestrator":"o","\u0000":1}"#,
+                "a key of the body",
+            ),
+            (
+                br#"{"region":"FRA","orchestrator":"o","errors":[{"error_code":"c","count":1,"message":"\u0000"}]}"#,
+                "errors[0].message must not contain NUL characters",
+            ),
+            (
+                br#"{"region":"FRA","orchestrator":"o","region":"LAX"}"#,
+                "the key \"region\" appears more than once in one object",
+            ),
+            (
+                br#"{"region":"FRA","orchestrator":"o","x":[{"a":1,"a":2}]}"#,
+                "x[0]: the key \"a\" appears more than once",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let got = Stat::parse(bytes).expect_err("refused").to_string();
+            assert!(
+                got.contains(want),
+                "{} gave {got:?}, wanted {want:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
     }
 
     #[test]
@@ -322,7 +479,7 @@ mod tests {
             ),
             (
                 json!({"region": "FRA", "orchestrator": "o", "round_trip_time": 1}),
-                "success_rate is required",
+                "success_rate and round_trip_time go together",
             ),
             (
                 json!({"region": "FRA", "orchestrator": "o", "success_rate": 1.5, "round_trip_time": 1}),
@@ -334,7 +491,7 @@ mod tests {
             ),
             (
                 json!({"region": "FRA", "orchestrator": "o", "success_rate": 1}),
-                "round_trip_time is required",
+                "success_rate and round_trip_time go together",
             ),
             (
                 json!({"region": "FRA", "orchestrator": "o", "success_rate": 1, "round_trip_time": -1}),
@@ -442,8 +599,8 @@ mod tests {
         assert_eq!(stat.payload["model_is_warm"], true);
         assert_eq!(
             stat.payload["errors"],
-            json!([{"error_code": "HTTP-STATUS-503", "count": 1}])
+            json!([{"count": 1, "error_code": "HTTP-STATUS-503"}])
         );
-        assert!(stat.payload.get("unknown").is_none());
+        assert_eq!(stat.payload["unknown"], json!({"ignored": true}));
     }
 }

@@ -1,7 +1,7 @@
 //! `leaderboard`: the whole API on one port for local development (`serve`, the default),
-//! plus the operator commands: migrations (status, up, down), synthetic demo data, and
-//! signing a post by hand. Without `POSTGRES` every command uses its own PostgreSQL from
-//! the machine's server binaries, data kept in `.data/`.
+//! plus the operator commands: migrations (status, up, down), synthetic demo data,
+//! registering regions, and signing a post by hand. Without `POSTGRES` every command uses
+//! its own PostgreSQL from the machine's server binaries, data kept in `.data/`.
 
 use clap::{Args, Parser, Subcommand};
 use leaderboard::db::DbError;
@@ -34,6 +34,7 @@ Environment:
   POSTGRES              database URL; unset: an embedded PostgreSQL started from the
                         machine's server binaries, data in LEADERBOARD_DATA_DIR (.data/postgres)
   SECRET                HMAC key of post_stats (serve, sign)
+  EXTRA_SECRETS         more post_stats keys, comma-separated (serve)
   PORT                  port of serve (8080)
   LOG_LEVEL, DB_TIMEOUT, START_TIME_WINDOW, ...: see the README
 
@@ -57,6 +58,9 @@ enum Command {
     Migrate(MigrateCommand),
     /// Insert synthetic test-job events (demo data, benchmarks), migrating first
     Seed(SeedArgs),
+    /// Register a region for a job type, or list the registered regions
+    #[command(subcommand)]
+    Region(RegionCommand),
     /// Print the Authorization value that signs a post_stats body under SECRET
     #[command(after_help = "\
 Example:
@@ -92,6 +96,36 @@ Without --yes nothing changes: the command shows what it would revert.")]
         #[arg(long)]
         yes: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RegionCommand {
+    /// Register region ID for a job type (again with the same name: nothing to do)
+    #[command(after_help = "\
+Example:
+  leaderboard region add FRA --name Frankfurt --type ai
+
+The id is stored upper-cased (posts match it in any case). A region may be registered for
+both job types; an existing registration is never changed (a different name is refused).
+Running servers see a new region at once.")]
+    Add {
+        /// The region id testers post (`region` of a stat)
+        id: String,
+        /// The display name
+        #[arg(long)]
+        name: String,
+        /// The job type whose posts it accepts
+        #[arg(long = "type", value_enum, value_name = "TYPE")]
+        job_type: RegionJobType,
+    },
+    /// List the registered regions: id, name and job type, in creation order
+    List,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum RegionJobType {
+    Ai,
+    Transcoding,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +201,9 @@ async fn main() {
             database::with_database(|db| commands::migrate::run(db, command)).await
         }
         Command::Seed(args) => commands::seed::run(args).await,
+        Command::Region(command) => {
+            database::with_database(|db| commands::region::run(db, command)).await
+        }
     };
     if let Err(failure) = result {
         // One line, whatever the cause said.

@@ -1,5 +1,5 @@
 //! The operator commands of the `leaderboard` binary, run as a person runs them, against
-//! a real PostgreSQL (one database per test): migrate status/up/down, seed, sign.
+//! a real PostgreSQL (one database per test): migrate status/up/down, seed, sign, region.
 
 #[path = "../../../tests/common/mod.rs"]
 mod common;
@@ -176,6 +176,20 @@ async fn help_describes_every_command() {
         "--seed",
     ] {
         assert!(seed.contains(want), "{seed}");
+    }
+    let region = stdout(&run(None, &["region", "--help"]).await);
+    for want in ["add", "list"] {
+        assert!(region.contains(want), "{region}");
+    }
+    let add = stdout(&run(None, &["region", "add", "--help"]).await);
+    for want in [
+        "<ID>",
+        "--name <NAME>",
+        "--type <TYPE>",
+        "ai",
+        "transcoding",
+    ] {
+        assert!(add.contains(want), "{add}");
     }
     let sign = stdout(&run(None, &["sign", "--help"]).await);
     assert!(
@@ -782,4 +796,239 @@ async fn seed_leaves_the_rollups_analyzed() {
     assert!(!rollups_analyzed(&db).await, "nothing analyzed yet");
     ok(&db, &["seed", "--events", "3000"]).await;
     assert!(rollups_analyzed(&db).await);
+}
+
+/// A post of an AI stat to `region`, through `server`.
+async fn post_ai(server: &TestServer, region: &str) -> (u16, String) {
+    let body = serde_json::json!({"region": region, "orchestrator": "0xabc", "success_rate": 1,
+                                  "round_trip_time": 1.5, "model": "m", "pipeline": "p"});
+    let response = server.post(body.to_string()).await;
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn region_add_registers_a_region_a_running_server_accepts_at_once() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    // The server's regions are cached (REGIONS_CACHE_TIMEOUT is 60 s).
+    let before = server.get_json("/api/regions", 200).await;
+    common::assert_seed_regions(&before);
+    let (status, refusal) = post_ai(&server, "ams").await;
+    assert_eq!(status, 400);
+    assert!(
+        refusal.contains(
+            "region AMS is not registered for ai jobs; register it with: \
+             leaderboard region add AMS --name \\\"…\\\" --type ai"
+        ),
+        "{refusal}"
+    );
+
+    let out = ok(
+        &db,
+        &[
+            "region",
+            "add",
+            "ams",
+            "--name",
+            "Amsterdam",
+            "--type",
+            "ai",
+        ],
+    )
+    .await;
+    assert!(
+        out.contains("added region AMS (Amsterdam) for ai jobs"),
+        "{out}"
+    );
+    assert_eq!(post_ai(&server, "AMS").await, (200, "ok".to_string()));
+    // A transcoding post is still refused there: registered for ai only.
+    let transcoding = serde_json::json!({"region": "AMS", "orchestrator": "0xabc",
+                                         "success_rate": 1, "round_trip_time": 1.5});
+    let response = server.post(transcoding.to_string()).await;
+    assert_eq!(response.status().as_u16(), 400);
+    let text = response.text().await.expect("body");
+    assert!(text.contains("--type transcoding"), "{text}");
+
+    // Added with SQL behind the server's back works as well.
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO regions (name, display_name, job_type_id) \
+             SELECT 'WAW', 'Warsaw', id FROM job_types WHERE name = 'ai'",
+        )
+        .await
+        .expect("insert region");
+    assert_eq!(post_ai(&server, "waw").await, (200, "ok".to_string()));
+    let regions = server.get_json("/api/regions", 200).await;
+    let listed: Vec<(String, String)> = regions["regions"]
+        .as_array()
+        .expect("regions")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default().to_string(),
+                r["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(listed.contains(&("AMS".into(), "ai".into())), "{listed:?}");
+    assert!(listed.contains(&("WAW".into(), "ai".into())), "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn region_add_is_idempotent_and_refuses_a_different_name() {
+    let db = TestDb::new().await;
+    ok(&db, &["migrate", "up"]).await;
+    let regions = "SELECT count(*) FROM regions";
+    let seeded = count(&db, regions).await;
+
+    let first = ok(
+        &db,
+        &[
+            "region",
+            "add",
+            "AMS",
+            "--name",
+            "Amsterdam",
+            "--type",
+            "transcoding",
+        ],
+    )
+    .await;
+    assert!(
+        first.contains("added region AMS (Amsterdam) for transcoding jobs"),
+        "{first}"
+    );
+    let again = ok(
+        &db,
+        &[
+            "region",
+            "add",
+            "ams",
+            "--name",
+            "Amsterdam",
+            "--type",
+            "transcoding",
+        ],
+    )
+    .await;
+    assert!(
+        again.contains(
+            "region AMS is already registered for transcoding jobs as \"Amsterdam\": nothing to do"
+        ),
+        "{again}"
+    );
+    assert_eq!(count(&db, regions).await, seeded + 1);
+
+    let renamed = run(
+        Some(&db.url),
+        &[
+            "region",
+            "add",
+            "AMS",
+            "--name",
+            "Mokum",
+            "--type",
+            "transcoding",
+        ],
+    )
+    .await;
+    assert_fails(
+        &renamed,
+        1,
+        "region AMS is already registered for transcoding jobs as \"Amsterdam\", not \"Mokum\"",
+    );
+    // The other job type is another registration, and says which one exists already.
+    let ai = ok(
+        &db,
+        &[
+            "region",
+            "add",
+            "AMS",
+            "--name",
+            "Amsterdam",
+            "--type",
+            "ai",
+        ],
+    )
+    .await;
+    assert!(
+        ai.contains("added region AMS (Amsterdam) for ai jobs; it is also registered for transcoding (as \"Amsterdam\")"),
+        "{ai}"
+    );
+    let fra = ok(
+        &db,
+        &[
+            "region",
+            "add",
+            "FRA",
+            "--name",
+            "Frankfurt",
+            "--type",
+            "ai",
+        ],
+    )
+    .await;
+    assert!(fra.contains("already registered for ai jobs"), "{fra}");
+    assert_eq!(count(&db, regions).await, seeded + 2);
+
+    for (args, want) in [
+        (
+            &["region", "add", "X", "--name", "X", "--type", "video"][..],
+            "invalid value 'video'",
+        ),
+        (&["region", "add", "X", "--type", "ai"][..], "--name <NAME>"),
+        (
+            &["region", "add", " ", "--name", "X", "--type", "ai"][..],
+            "the region id must not be empty",
+        ),
+        (
+            &["region", "add", "X", "--name", " ", "--type", "ai"][..],
+            "--name must not be empty",
+        ),
+    ] {
+        let out = run(Some(&db.url), args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(count(&db, regions).await, seeded + 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn region_list_is_a_table_of_every_region() {
+    let db = TestDb::new().await;
+    ok(&db, &["migrate", "up"]).await;
+    ok(
+        &db,
+        &[
+            "region",
+            "add",
+            "AMS",
+            "--name",
+            "Amsterdam",
+            "--type",
+            "ai",
+        ],
+    )
+    .await;
+    let out = ok(&db, &["region", "list"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1 + common::SEED_REGIONS.len() + 1, "{out}");
+    let columns = |line: &str| {
+        line.split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(columns(lines[0]), ["ID", "NAME", "JOB TYPE"]);
+    for (line, (id, name, kind)) in lines[1..].iter().zip(common::SEED_REGIONS) {
+        assert_eq!(columns(line), [*id, *name, *kind], "{out}");
+    }
+    assert_eq!(columns(lines[lines.len() - 1]), ["AMS", "Amsterdam", "ai"]);
+
+    let empty = TestDb::new().await;
+    let out = run(Some(&empty.url), &["region", "list"]).await;
+    assert_fails(&out, 1, "run `leaderboard migrate up` first");
 }

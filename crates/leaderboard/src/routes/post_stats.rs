@@ -8,27 +8,61 @@ use crate::stats::Stat;
 use ::http::header::AUTHORIZATION;
 
 pub async fn post(app: &App, request: &Request) -> Result<Response, ApiError> {
-    let Some(secret) = app.config.secret.as_deref() else {
-        tracing::warn!("SECRET is not set: post_stats refuses every post");
-        return Err(ApiError::Unauthenticated);
-    };
-    let signature = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    if !auth::verify(secret, request.body(), signature) {
+    let keys = app.config.post_keys();
+    if keys.iter().all(Option::is_none) {
+        tracing::warn!("neither SECRET nor EXTRA_SECRETS is set: post_stats refuses every post");
         return Err(ApiError::Unauthenticated);
     }
+    let signature = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    // The key's position only (0: SECRET, 1…: EXTRA_SECRETS), never the key.
+    let Some(key) = auth::verify_any(&keys, request.body(), signature) else {
+        return Err(ApiError::Unauthenticated);
+    };
+    tracing::debug!(key, "post_stats signature verified");
     let stat = Stat::parse(request.body())?;
+    if stat.unscored {
+        tracing::debug!(orchestrator = %stat.orchestrator, "unscored test: stored, not counted");
+    }
     let region = app
         .region_for(&stat.region, stat.job_type)
         .await?
         .ok_or_else(|| {
+            let (region, job_type) = (&stat.region, stat.job_type.as_str());
             ApiError::BadRequest(format!(
-                "region {} is not registered for {} stats",
-                stat.region,
-                stat.job_type.as_str()
+                "region {region} is not registered for {job_type} jobs; register it with: \
+                 leaderboard region add {} --name \"…\" --type {job_type}",
+                shell_word(region)
             ))
         })?;
     // Written with whatever other posts are waiting (crate::ingest); `ok` once committed.
     let bytes = request.body().len();
     app.ingest.store(region.key, stat, bytes).await?;
     Ok(http::text_ok("ok"))
+}
+
+/// `word` as one shell word, quoted only when it needs to be, so the command in the
+/// message can be pasted as it is.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:/+@".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn region_ids_in_the_hint_are_one_shell_word() {
+        assert_eq!(shell_word("FRA"), "FRA");
+        assert_eq!(shell_word("NEW YORK"), "'NEW YORK'");
+        assert_eq!(shell_word("O'HARE"), "'O'\\''HARE'");
+        assert_eq!(shell_word("$(X)"), "'$(X)'");
+    }
 }

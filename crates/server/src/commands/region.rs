@@ -1,0 +1,164 @@
+//! `leaderboard region add|list`: registering a region for a job type, so testers can post
+//! to it. A post to a region not registered for its job type is refused with a 400 that
+//! names this command; a running service sees the new region at once (a region miss
+//! re-reads the database).
+
+use crate::database::Database;
+use crate::{Failure, RegionCommand, RegionJobType};
+use leaderboard::query::JobType;
+use leaderboard::store::{self, RegionAdded};
+
+/// `regions.name` is VARCHAR(56), `regions.display_name` VARCHAR(128).
+const ID_MAX_CHARS: usize = 56;
+const NAME_MAX_CHARS: usize = 128;
+
+pub(crate) async fn run(
+    database: Database,
+    command: RegionCommand,
+) -> (Database, Result<(), Failure>) {
+    let result = match command {
+        RegionCommand::Add { id, name, job_type } => add(&database, &id, &name, job_type).await,
+        RegionCommand::List => list(&database).await,
+    };
+    (database, result)
+}
+
+/// Checks the arguments before any connection: the id is stored upper-cased and trimmed
+/// (posts match it in any case), the name trimmed.
+pub(crate) fn check(id: &str, name: &str) -> Result<(String, String), Failure> {
+    let id = id.trim().to_uppercase();
+    let name = name.trim().to_string();
+    if id.is_empty() {
+        return Err(Failure::usage("the region id must not be empty"));
+    }
+    if id.chars().count() > ID_MAX_CHARS {
+        return Err(Failure::usage(format!(
+            "the region id is longer than {ID_MAX_CHARS} characters"
+        )));
+    }
+    if name.is_empty() {
+        return Err(Failure::usage("--name must not be empty"));
+    }
+    if name.chars().count() > NAME_MAX_CHARS {
+        return Err(Failure::usage(format!(
+            "--name is longer than {NAME_MAX_CHARS} characters"
+        )));
+    }
+    if id.contains('\0') || name.contains('\0') {
+        return Err(Failure::usage("NUL characters are not allowed"));
+    }
+    Ok((id, name))
+}
+
+async fn connect_migrated(database: &Database) -> Result<tokio_postgres::Client, Failure> {
+    let client = database.connect().await?;
+    if !store::has_schema(&client).await? {
+        return Err(Failure::failed(
+            "the database has no schema yet: run `leaderboard migrate up` first",
+        ));
+    }
+    Ok(client)
+}
+
+async fn add(
+    database: &Database,
+    id: &str,
+    name: &str,
+    job_type: RegionJobType,
+) -> Result<(), Failure> {
+    let (id, name) = check(id, name)?;
+    let job_type = match job_type {
+        RegionJobType::Ai => JobType::Ai,
+        RegionJobType::Transcoding => JobType::Transcoding,
+    };
+    let kind = job_type.as_str();
+    let client = connect_migrated(database).await?;
+    match store::add_region(&client, &id, &name, job_type).await? {
+        RegionAdded::Added { others } => {
+            let also: Vec<String> = others
+                .iter()
+                .map(|(other, name)| format!("{other} (as {name:?})"))
+                .collect();
+            if also.is_empty() {
+                say!("added region {id} ({name}) for {kind} jobs");
+            } else {
+                say!(
+                    "added region {id} ({name}) for {kind} jobs; it is also registered for {}",
+                    also.join(", ")
+                );
+            }
+            say!("running servers accept posts to it at once");
+            Ok(())
+        }
+        RegionAdded::Existing {
+            id: existing,
+            name: existing_name,
+        } if existing_name == name => {
+            say!("region {existing} is already registered for {kind} jobs as {existing_name:?}: nothing to do");
+            Ok(())
+        }
+        RegionAdded::Existing {
+            id: existing,
+            name: existing_name,
+        } => Err(Failure::failed(format!(
+            "region {existing} is already registered for {kind} jobs as {existing_name:?}, not {name:?}; \
+             nothing changed (this command never renames a region)"
+        ))),
+    }
+}
+
+async fn list(database: &Database) -> Result<(), Failure> {
+    let client = connect_migrated(database).await?;
+    let regions = store::regions_of(&client).await?;
+    let rows: Vec<[&str; 3]> = regions
+        .iter()
+        .map(|r| [r.id.as_str(), r.name.as_str(), r.job_type.as_str()])
+        .collect();
+    say!("{}", table(["ID", "NAME", "JOB TYPE"], &rows));
+    Ok(())
+}
+
+/// Left-aligned columns, two spaces apart, widths in characters.
+fn table(header: [&str; 3], rows: &[[&str; 3]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str; 3]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut out = vec![line(&header)];
+    out.extend(rows.iter().map(line));
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_upper_cased_and_names_trimmed() {
+        let (id, name) = check(" fra3 ", " Frankfurt 3 ").expect("valid");
+        assert_eq!((id.as_str(), name.as_str()), ("FRA3", "Frankfurt 3"));
+        assert!(check("", "x").is_err());
+        assert!(check("X", " ").is_err());
+        assert!(check(&"X".repeat(57), "x").is_err());
+        assert!(check("X", &"n".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn table_columns_line_up_in_characters() {
+        let t = table(
+            ["ID", "NAME", "JOB TYPE"],
+            &[["SAO", "São Paulo", "transcoding"]],
+        );
+        assert_eq!(t, "ID   NAME       JOB TYPE\nSAO  São Paulo  transcoding");
+    }
+}
