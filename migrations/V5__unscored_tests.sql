@@ -331,4 +331,4 @@ FROM (SELECT min(id) AS low, max(id) AS high FROM events) AS e;
 -- threshold of 50 changed rows), so until a manual ANALYZE the planner guessed 180 regions
 -- and one row of a region scope, and read the buckets of every region in a loop: 4x the
 -- time of the analyzed plan for aggregated_stats right after the first large import.
-ANALYZE regions, job_types, leaderboard_backfill;
+ANALYZE (SKIP_LOCKED) regions, job_types, leaderboard_backfill;
