@@ -437,7 +437,10 @@ async fn counted_but_unfinished(events: i64) -> TestDb {
     migrate::run(&mut client).await.expect("migrate");
     while backfill::step(&client, 50_000).await.expect("step") != backfill::Step::Left(0) {}
     let state = backfill_state(&db).await;
-    assert!(state.complete && !state.index_ready && !state.finished, "{state:?}");
+    assert!(
+        state.complete && !state.index_ready && !state.finished,
+        "{state:?}"
+    );
     db
 }
 
@@ -589,7 +592,10 @@ async fn a_deadlock_during_the_migrations_is_retried() {
     let mut client = operator_connection(&db).await;
     let state = migrate::run(&mut client).await.expect("migrate");
     assert!(state.applied_now.contains(&4) && state.applied_now.contains(&5));
-    assert!(injected_calls(&db).await > 1, "the failed try and the retry");
+    assert!(
+        injected_calls(&db).await > 1,
+        "the failed try and the retry"
+    );
     db.client()
         .await
         .batch_execute("DROP EVENT TRIGGER injected")
