@@ -32,3 +32,46 @@ start_server() {
   done
   URL=$(grep -o 'postgres://[^ ]*' "$WORK/out" | head -1)
 }
+
+# Timing the read routes over real HTTP (read-path.sh, after-large-statement.sh).
+RUNS=${RUNS:-20}
+# Response caches off, so every request reaches the database.
+CACHES_OFF=(SECRET=bench REGIONS_CACHE_TIMEOUT=0 PIPELINES_CACHE_TIMEOUT=0)
+
+# p50 and p99 (nearest rank) in milliseconds of the numbers (seconds) on stdin.
+percentiles() {
+  sort -g | awk '{v[NR]=$1*1000} END {
+    p50=v[int((NR+1)/2)]; i=int(0.99*NR+0.999); if (i>NR) i=NR; p99=v[i];
+    printf "%8.1f %8.1f", p50, p99 }'
+}
+
+# route_times PATH: "p50 p99" in ms of RUNS requests to the server at PORT, after one warm-up.
+route_times() {
+  curl -s -o /dev/null "localhost:$PORT$1"
+  for _ in $(seq "$RUNS"); do curl -s -o /dev/null -w '%{time_total}\n' "localhost:$PORT$1"; done | percentiles
+}
+
+time_route() { # name path: prints name, p50, p99 and the answer's size
+  local figures bytes
+  figures=$(route_times "$2")
+  bytes=$(curl -s "localhost:$PORT$2" | wc -c)
+  printf "%-44s %s %9s\n" "$1" "$figures" "$bytes"
+}
+
+urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/"))' "$1"; }
+
+# read_routes EACH: calls `EACH name path` for every read route of the Explorer, given X (a
+# transcoding orchestrator), XAI (an AI orchestrator), MODEL and PIPELINE (an AI group) and
+# AI_REGION (a region of it).
+read_routes() {
+  local each=$1 ai
+  ai="model=$(urlencode "$MODEL")&pipeline=$(urlencode "$PIPELINE")"
+  "$each" "regions" "/api/regions"
+  "$each" "aggregated_stats" "/api/aggregated_stats"
+  "$each" "aggregated_stats?orchestrator=X" "/api/aggregated_stats?orchestrator=$X"
+  "$each" "aggregated_stats model+pipeline" "/api/aggregated_stats?$ai"
+  "$each" "aggregated_stats model+pipeline+region" "/api/aggregated_stats?$ai&region=${AI_REGION:-FRA}"
+  "$each" "raw_stats?orchestrator=X" "/api/raw_stats?orchestrator=$X"
+  "$each" "pipelines" "/api/pipelines"
+  "$each" "top_ai_score?orchestrator=X" "/api/top_ai_score?orchestrator=$XAI"
+}

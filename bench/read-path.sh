@@ -21,29 +21,9 @@ OUT=${BENCH_OUT:-target/bench}
 mkdir -p "$OUT"
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100000 1000000)
-RUNS=20
-
-
-# p50 and p99 (nearest rank) in milliseconds of the numbers (seconds) on stdin.
-percentiles() {
-  sort -g | awk '{v[NR]=$1*1000} END {
-    p50=v[int((NR+1)/2)]; i=int(0.99*NR+0.999); if (i>NR) i=NR; p99=v[i];
-    printf "%8.1f %8.1f", p50, p99 }'
-}
-
 WORK=""
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-CACHES_OFF=(SECRET=bench REGIONS_CACHE_TIMEOUT=0 PIPELINES_CACHE_TIMEOUT=0)
-
-time_route() { # name path
-  curl -s -o /dev/null "localhost:$PORT$2"
-  local figures
-  figures=$(for _ in $(seq $RUNS); do curl -s -o /dev/null -w '%{time_total}\n' "localhost:$PORT$2"; done | percentiles)
-  local bytes
-  bytes=$(curl -s "localhost:$PORT$2" | wc -c)
-  printf "%-44s %s %9s\n" "$1" "$figures" "$bytes"
-}
 
 time_sql() { # name sql: median of 3 runs, ms, as psql reports it
   local ms
@@ -73,21 +53,13 @@ for N in "${SIZES[@]}"; do
   X=$(psql "$URL" -qAt -c "SELECT orchestrator FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
   XAI=$(psql "$URL" -qAt -c "SELECT e.orchestrator FROM events e JOIN regions r ON r.id = e.region_id WHERE r.job_type_id = 2 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
   IFS='|' read -r MODEL PIPELINE < <(psql "$URL" -qAt -c "SELECT payload->>'model', payload->>'pipeline' FROM events WHERE payload ? 'model' GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2 LIMIT 1")
-  enc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/"))' "$1"; }
-  AI="model=$(enc "$MODEL")&pipeline=$(enc "$PIPELINE")"
   RAW_ROWS=$(psql "$URL" -qAt -c "SELECT count(*) FROM event_details WHERE orchestrator = '$X' AND job_type_name = 'transcoding' AND event_time >= now() - interval '24 hours'")
 
   echo
   echo "== N = $N events (seeded in ${seed_secs}s), server $BIN"
   echo "   X = $X ($RAW_ROWS transcoding rows in the window), AI: $MODEL / $PIPELINE"
   printf "%-44s %8s %8s %9s\n" "route" "p50 ms" "p99 ms" "bytes"
-  time_route "aggregated_stats" "/api/aggregated_stats"
-  time_route "aggregated_stats?orchestrator=X" "/api/aggregated_stats?orchestrator=$X"
-  time_route "aggregated_stats model+pipeline" "/api/aggregated_stats?$AI"
-  time_route "aggregated_stats model+pipeline+region" "/api/aggregated_stats?$AI&region=FRA"
-  time_route "raw_stats?orchestrator=X" "/api/raw_stats?orchestrator=$X"
-  time_route "pipelines" "/api/pipelines"
-  time_route "top_ai_score?orchestrator=X" "/api/top_ai_score?orchestrator=$XAI"
+  read_routes time_route
   echo "-- straightforward SQL in psql, same data (median of 3)"
   WINDOW="event_time >= now() - interval '24 hours'"
   time_sql "AVG over event_details (transcoding)" \
@@ -104,10 +76,8 @@ for N in "${SIZES[@]}"; do
       -c "ALTER DATABASE leaderboard SET auto_explain.log_buffers = on" >/dev/null
     stop_server; start_server "$BIN" "${CACHES_OFF[@]}"
     logged=$(stat -c %s "$WORK/pg/server.log")
-    for path in "/api/aggregated_stats" "/api/aggregated_stats?orchestrator=$X" "/api/aggregated_stats?$AI" \
-                "/api/raw_stats?orchestrator=$X" "/api/pipelines" "/api/top_ai_score?orchestrator=$XAI"; do
-      curl -s -o /dev/null "localhost:$PORT$path"
-    done
+    request() { curl -s -o /dev/null "localhost:$PORT$2"; }
+    read_routes request
     tail -c +$((logged + 1)) "$WORK/pg/server.log" >"$OUT/plans-$N.log"
     echo "plans: $OUT/plans-$N.log"
   fi

@@ -30,6 +30,18 @@ $$;
 -- by whichever process did it: the others see it is done and need not repeat it.
 ALTER TABLE leaderboard_backfill ADD COLUMN finished_at timestamptz;
 
+-- A statement of 10,000 rows or more that gets the compaction's lock at once (no compaction
+-- or backfill step in progress) writes its sums straight into the buckets of every span, as
+-- leaderboard_compact() would move them, instead of appending them: an import of a million
+-- events appended about a million rows and compacted them with DELETE … RETURNING, leaving
+-- the appended tables (which every read scans whole) full of dead rows until a VACUUM. The
+-- lock, as the compaction's, is held until the transaction ends. Such a statement also
+-- refreshes the planner's statistics it made stale, so the reads right after it get the
+-- plans they get after a VACUUM ANALYZE: the rollups and `ai_round_trips` when it wrote
+-- 20,000 bucket rows or more (as a large compaction does), and `events` (only the columns
+-- the reads' plans filter on: id, time, region, orchestrator; autovacuum analyzes the rest
+-- later) when it changed a tenth of its rows or more. Tables another session is analyzing or
+-- vacuuming right then are skipped rather than waited for.
 CREATE OR REPLACE FUNCTION leaderboard_events_changed() RETURNS trigger
     LANGUAGE plpgsql AS
 $$
@@ -38,6 +50,12 @@ DECLARE
     touches  boolean := false;
     appended bigint  := 0;
     groups   bigint;
+    large    boolean;
+    side     text;
+    changed  bigint  := 0;
+    moved    bigint  := 0;
+    rows     bigint;
+    known    float8;
 BEGIN
     -- While the backfill runs, a statement touching rows it has not passed yet decides
     -- which of them are counted under a share lock on its state: a step in progress
@@ -55,63 +73,139 @@ BEGIN
         END IF;
     END IF;
 
-    IF TG_OP <> 'INSERT' THEN
-        INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
-                                          events, success_rate, round_trip_time, seg_duration)
-        SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
-               c.region_id, c.orchestrator,
-               COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
-               -count(*),
-               -sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
-               -sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
-               -sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
-        FROM old_rows AS c
-        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
-          AND leaderboard_scored(c.payload)
-        GROUP BY 1, 2, 3, 4, 5;
-        GET DIAGNOSTICS groups = ROW_COUNT;
-        appended := appended + groups;
+    IF TG_OP = 'INSERT' THEN
+        large := EXISTS (SELECT 1 FROM new_rows OFFSET 9999);
+    ELSE
+        large := EXISTS (SELECT 1 FROM old_rows OFFSET 9999);
+    END IF;
+    large := large AND pg_try_advisory_xact_lock(5497451852596);
 
-        INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
-        SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
-               c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', -count(*)
-        FROM old_rows AS c
-        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
-          AND leaderboard_scored(c.payload)
-          AND c.payload ->> 'model' IS NOT NULL
-          AND c.payload ->> 'pipeline' IS NOT NULL
-        GROUP BY 1, 2, 3, 4;
+    IF large THEN
+        FOREACH side IN ARRAY CASE TG_OP WHEN 'INSERT' THEN ARRAY['new_rows']
+                                         WHEN 'DELETE' THEN ARRAY['old_rows']
+                                         ELSE ARRAY['old_rows', 'new_rows'] END
+        LOOP
+            EXECUTE format($sql$
+                WITH g AS MATERIALIZED (
+                         SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint AS bucket,
+                                c.region_id, c.orchestrator,
+                                COALESCE(c.payload ->> 'model', '') AS model,
+                                COALESCE(c.payload ->> 'pipeline', '') AS pipeline,
+                                $2 * count(*) AS events,
+                                $3 * sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)) AS success_rate,
+                                $3 * sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)) AS round_trip_time,
+                                $3 * sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0)) AS seg_duration
+                         FROM %1$I AS c
+                         WHERE c.region_id IS NOT NULL AND ($1::integer IS NULL OR c.id > $1)
+                           AND leaderboard_scored(c.payload)
+                         GROUP BY 1, 2, 3, 4, 5),
+                     sums AS (
+                         INSERT INTO event_buckets AS b (span, bucket, region_id, orchestrator, model,
+                                                         pipeline, events, success_rate,
+                                                         round_trip_time, seg_duration)
+                         SELECT s.span, g.bucket / s.span * s.span, g.region_id, g.orchestrator,
+                                g.model, g.pipeline, sum(g.events), sum(g.success_rate),
+                                sum(g.round_trip_time), sum(g.seg_duration)
+                         FROM g
+                                  CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
+                         GROUP BY 1, 2, 3, 4, 5, 6
+                         ORDER BY 1, 5, 6, 2, 3, 4
+                         ON CONFLICT (span, model, pipeline, bucket, region_id, orchestrator) DO UPDATE
+                             SET events          = b.events + EXCLUDED.events,
+                                 success_rate    = b.success_rate + EXCLUDED.success_rate,
+                                 round_trip_time = b.round_trip_time + EXCLUDED.round_trip_time,
+                                 seg_duration    = b.seg_duration + EXCLUDED.seg_duration
+                         RETURNING 1),
+                     pipelines AS (
+                         INSERT INTO pipeline_buckets AS b (span, bucket, region_id, model, pipeline,
+                                                            events)
+                         SELECT s.span, p.bucket / s.span * s.span, p.region_id, p.model, p.pipeline,
+                                sum(p.events)
+                         FROM (SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint AS bucket,
+                                      c.region_id, c.payload ->> 'model' AS model,
+                                      c.payload ->> 'pipeline' AS pipeline, $2 * count(*) AS events
+                               FROM %1$I AS c
+                               WHERE c.region_id IS NOT NULL AND ($1::integer IS NULL OR c.id > $1)
+                                 AND leaderboard_scored(c.payload)
+                                 AND c.payload ->> 'model' IS NOT NULL
+                                 AND c.payload ->> 'pipeline' IS NOT NULL
+                               GROUP BY 1, 2, 3, 4) AS p
+                                  CROSS JOIN (VALUES (600), (3600), (21600)) AS s(span)
+                         GROUP BY 1, 2, 3, 4, 5
+                         ORDER BY 1, 2, 3, 4, 5
+                         ON CONFLICT (span, bucket, region_id, model, pipeline) DO UPDATE
+                             SET events = b.events + EXCLUDED.events)
+                SELECT (SELECT count(*) FROM sums), (SELECT count(*) FROM %1$I)
+                $sql$, side)
+                INTO groups, rows
+                USING pending, CASE side WHEN 'old_rows' THEN -1 ELSE 1 END::bigint,
+                      CASE side WHEN 'old_rows' THEN -1 ELSE 1 END::float8;
+            moved := moved + groups;
+            changed := greatest(changed, rows);
+        END LOOP;
+    END IF;
+
+    IF TG_OP <> 'INSERT' THEN
+        IF NOT large THEN
+            INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
+                                              events, success_rate, round_trip_time, seg_duration)
+            SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+                   c.region_id, c.orchestrator,
+                   COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
+                   -count(*),
+                   -sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
+                   -sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
+                   -sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
+            FROM old_rows AS c
+            WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+              AND leaderboard_scored(c.payload)
+            GROUP BY 1, 2, 3, 4, 5;
+            GET DIAGNOSTICS groups = ROW_COUNT;
+            appended := appended + groups;
+
+            INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
+            SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+                   c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', -count(*)
+            FROM old_rows AS c
+            WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+              AND leaderboard_scored(c.payload)
+              AND c.payload ->> 'model' IS NOT NULL
+              AND c.payload ->> 'pipeline' IS NOT NULL
+            GROUP BY 1, 2, 3, 4;
+        END IF;
 
         DELETE FROM ai_round_trips
         WHERE event_id IN (SELECT c.id FROM old_rows AS c WHERE pending IS NULL OR c.id > pending);
     END IF;
 
     IF TG_OP <> 'DELETE' THEN
-        INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
-                                          events, success_rate, round_trip_time, seg_duration)
-        SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
-               c.region_id, c.orchestrator,
-               COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
-               count(*),
-               sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
-               sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
-               sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
-        FROM new_rows AS c
-        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
-          AND leaderboard_scored(c.payload)
-        GROUP BY 1, 2, 3, 4, 5;
-        GET DIAGNOSTICS groups = ROW_COUNT;
-        appended := appended + groups;
+        IF NOT large THEN
+            INSERT INTO event_bucket_appends (bucket, region_id, orchestrator, model, pipeline,
+                                              events, success_rate, round_trip_time, seg_duration)
+            SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+                   c.region_id, c.orchestrator,
+                   COALESCE(c.payload ->> 'model', ''), COALESCE(c.payload ->> 'pipeline', ''),
+                   count(*),
+                   sum(COALESCE(leaderboard_number(c.payload -> 'success_rate'), 0)),
+                   sum(COALESCE(leaderboard_number(c.payload -> 'round_trip_time'), 0)),
+                   sum(COALESCE(leaderboard_number(c.payload -> 'seg_duration'), 0))
+            FROM new_rows AS c
+            WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+              AND leaderboard_scored(c.payload)
+            GROUP BY 1, 2, 3, 4, 5;
+            GET DIAGNOSTICS groups = ROW_COUNT;
+            appended := appended + groups;
 
-        INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
-        SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
-               c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', count(*)
-        FROM new_rows AS c
-        WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
-          AND leaderboard_scored(c.payload)
-          AND c.payload ->> 'model' IS NOT NULL
-          AND c.payload ->> 'pipeline' IS NOT NULL
-        GROUP BY 1, 2, 3, 4;
+            INSERT INTO pipeline_bucket_appends (bucket, region_id, model, pipeline, events)
+            SELECT (floor(extract(epoch FROM c.event_time) / 600) * 600)::bigint,
+                   c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline', count(*)
+            FROM new_rows AS c
+            WHERE c.region_id IS NOT NULL AND (pending IS NULL OR c.id > pending)
+              AND leaderboard_scored(c.payload)
+              AND c.payload ->> 'model' IS NOT NULL
+              AND c.payload ->> 'pipeline' IS NOT NULL
+            GROUP BY 1, 2, 3, 4;
+        END IF;
 
         INSERT INTO ai_round_trips (event_id, event_time, region_id, model, pipeline, round_trip_time)
         SELECT c.id, c.event_time, c.region_id, c.payload ->> 'model', c.payload ->> 'pipeline',
@@ -124,9 +218,17 @@ BEGIN
           AND leaderboard_number(c.payload -> 'round_trip_time') <> 0;
     END IF;
 
+    IF large THEN
+        IF moved >= 20000 THEN
+            ANALYZE (SKIP_LOCKED) event_buckets, pipeline_buckets, ai_round_trips;
+        END IF;
+        SELECT c.reltuples INTO known FROM pg_class c WHERE c.oid = 'events'::regclass;
+        IF changed >= 0.1 * known THEN
+            ANALYZE (SKIP_LOCKED) events (id, event_time, region_id, orchestrator);
+        END IF;
     -- About once per 500 single-row posts, and after every statement that appended many
     -- groups.
-    IF appended >= 500 OR random() < 0.002 THEN
+    ELSIF appended >= 500 OR random() < 0.002 THEN
         PERFORM leaderboard_compact();
     END IF;
     RETURN NULL;
@@ -224,3 +326,9 @@ SET pending_through = e.high,
     completed_at    = CASE WHEN e.high IS NULL THEN now() END,
     finished_at     = CASE WHEN e.high IS NULL THEN now() END
 FROM (SELECT min(id) AS low, max(id) AS high FROM events) AS e;
+
+-- The reference tables were never analyzed (26 seeded regions stay under autovacuum's
+-- threshold of 50 changed rows), so until a manual ANALYZE the planner guessed 180 regions
+-- and one row of a region scope, and read the buckets of every region in a loop: 4x the
+-- time of the analyzed plan for aggregated_stats right after the first large import.
+ANALYZE (SKIP_LOCKED) regions, job_types, leaderboard_backfill;

@@ -393,6 +393,21 @@ async fn one_statement_inserting_updating_and_deleting_many_rows_keeps_the_rollu
     server.app.db.migrations().await.expect("migrations");
     exact::insert_random_events(&db, 100_000).await;
     let client = db.client().await;
+    // A statement this large writes straight into the buckets (no appended rows to compact,
+    // none left dead) and analyzes what the reads right after it plan with.
+    let (appended, events_analyzed): (i64, bool) = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM event_bucket_appends) \
+                  + (SELECT count(*) FROM pipeline_bucket_appends), \
+                    (SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables \
+                      WHERE relname = 'events')",
+            &[],
+        )
+        .await
+        .map(|row| (row.get(0), row.get(1)))
+        .expect("appended rows");
+    assert_eq!(appended, 0);
+    assert!(events_analyzed);
     client
         .batch_execute(
             "UPDATE events SET payload = COALESCE(jsonb_set(payload, '{round_trip_time}', \
