@@ -6,6 +6,7 @@
 //! connections, where a named prepared statement would be missing or already taken.
 
 use crate::db::{Db, DbError};
+use crate::history::Buckets;
 use crate::model::Region;
 use crate::query::{JobType, Params};
 use crate::rollup::{Plan, SPANS};
@@ -717,6 +718,276 @@ pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pip
             models: models.into_iter().collect(),
             regions: regions.into_iter().collect(),
         })
+        .collect())
+}
+
+/// The values of one `/api/score_history` request, in the parameter order of
+/// [`HISTORY_EXTENT`], [`HISTORY`] and [`HISTORY_MEDIANS`]: after [`scope!`], $3 model
+/// and $4 pipeline ('' for transcoding; AI always has both), $5 orchestrator, $6 the span
+/// of `event_buckets` read, $7 the interval, $8/$9 the bucket bounds, $10/$11 the same as
+/// Unix seconds for `event_time`.
+struct History<'a> {
+    job_type: &'static str,
+    region: Option<&'a str>,
+    model: &'a str,
+    pipeline: &'a str,
+    orchestrator: Option<&'a str>,
+    span: i32,
+    interval: i64,
+    lo: i64,
+    hi: i64,
+    lo_seconds: f64,
+    hi_seconds: f64,
+}
+
+impl<'a> History<'a> {
+    fn of(params: &'a Params, buckets: &Buckets) -> History<'a> {
+        let (lo, hi) = buckets.bounds();
+        let (lo_seconds, hi_seconds) = buckets.seconds();
+        History {
+            job_type: params.job_type.as_str(),
+            region: params.region.as_deref(),
+            model: params.model.as_deref().unwrap_or(""),
+            pipeline: params.pipeline.as_deref().unwrap_or(""),
+            orchestrator: params.orchestrator.as_deref(),
+            span: buckets.interval.source_span(),
+            interval: buckets.interval.seconds(),
+            lo,
+            hi,
+            lo_seconds,
+            hi_seconds,
+        }
+    }
+
+    fn values(&self) -> [Param<'_>; 11] {
+        [
+            text(&self.job_type),
+            text(&self.region),
+            text(&self.model),
+            text(&self.pipeline),
+            text(&self.orchestrator),
+            (&self.span, Type::INT4),
+            int8(&self.interval),
+            int8(&self.lo),
+            int8(&self.hi),
+            float8(&self.lo_seconds),
+            float8(&self.hi_seconds),
+        ]
+    }
+}
+
+/// The scored events of a score_history request that V4's backfill has not counted yet
+/// (see [`raw_edges`]), of every orchestrator, as a CTE named `pending_events`:
+/// materialized, so the time index alone finds them; empty at once when the backfill is
+/// done.
+macro_rules! history_pending {
+    () => {
+        concat!(
+            "pending_events AS MATERIALIZED (SELECT e.region_id, e.orchestrator, e.event_time, e.payload \
+               FROM events e WHERE ",
+            pending!(),
+            " IS NOT NULL AND e.id <= ",
+            pending!(),
+            " AND e.event_time >= to_timestamp($10) AND e.event_time < to_timestamp($11) \
+                AND leaderboard_scored(e.payload) \
+                AND COALESCE(e.payload ->> 'model', '') = $3 \
+                AND COALESCE(e.payload ->> 'pipeline', '') = $4 \
+                AND e.region_id IN (SELECT id FROM scope))"
+        )
+    };
+}
+
+/// The group filter on a rollup table `b`.
+macro_rules! history_filter {
+    () => {
+        "AND b.model = $3 AND b.pipeline = $4 AND ($5::text IS NULL OR b.orchestrator = $5) \
+         AND b.region_id IN (SELECT id FROM scope)"
+    };
+}
+
+/// How many (orchestrator, region) groups have data in a score_history request's window,
+/// and the first and last bucket start of that data (of any span): the input of
+/// [`Buckets::most_points`]. Read from the 6 h buckets (a sixth of the hourly rows), the
+/// appended rows and the events not counted yet.
+static HISTORY_EXTENT: Lazy<String> = Lazy::new(|| {
+    format!(
+        "WITH {}, {}, g AS (\
+           SELECT b.region_id, b.orchestrator, b.bucket FROM event_buckets b \
+            WHERE b.span = 21600 AND b.bucket >= $8 - (($8 % 21600) + 21600) % 21600 AND b.bucket < $9 {f} \
+           UNION ALL \
+           SELECT b.region_id, b.orchestrator, b.bucket FROM event_bucket_appends b \
+            WHERE b.bucket >= $8 AND b.bucket < $9 {f} \
+           UNION ALL \
+           SELECT e.region_id, e.orchestrator, floor(extract(epoch FROM e.event_time))::int8 \
+             FROM pending_events e WHERE ($5::text IS NULL OR e.orchestrator = $5)) \
+         SELECT count(*), min(x.first), max(x.last) \
+           FROM (SELECT min(g.bucket) AS first, max(g.bucket) AS last FROM g \
+                  GROUP BY g.region_id, g.orchestrator) x",
+        scope!(),
+        history_pending!(),
+        f = history_filter!(),
+    )
+});
+
+/// The sums per (orchestrator, region, interval bucket) of a score_history request: the
+/// rollup rows of the interval's span (floor-divided into the interval), the appended
+/// 600 s rows, and the events not counted yet. The span's compacted rows start at its
+/// first positive bucket: migration V4 files a bucket before 1970 under the span's bucket
+/// 0 (it divides towards zero), so that range is read from the 600 s rows, which are
+/// exact. Aggregated before the region names are joined (a join inside the aggregation
+/// misleads the planner's row estimates).
+static HISTORY: Lazy<String> = Lazy::new(|| {
+    let t = |column: &str| format!("{column} - (({column} % $7) + $7) % $7");
+    let sums = "b.events, b.success_rate, b.round_trip_time, b.seg_duration";
+    format!(
+        "WITH {scope}, {pending}, parts (region_id, orchestrator, t, events, success_rate, \
+                                        round_trip_time, seg_duration) AS (\
+           SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_buckets b \
+            WHERE b.span = $6 AND b.bucket >= greatest($8, $6::int8) AND b.bucket < $9 {f} \
+           UNION ALL \
+           SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_buckets b \
+            WHERE b.span = 600 AND b.bucket >= $8 AND b.bucket < least($9, $6::int8) {f} \
+           UNION ALL \
+           SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_bucket_appends b \
+            WHERE b.bucket >= $8 AND b.bucket < $9 {f} \
+           UNION ALL \
+           SELECT e.region_id, e.orchestrator, \
+                  (floor(extract(epoch FROM e.event_time) / $7) * $7)::int8, 1, \
+                  COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
+                  COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
+                  COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
+             FROM pending_events e WHERE ($5::text IS NULL OR e.orchestrator = $5)) \
+         SELECT g.orchestrator::text, s.name::text, g.t, g.events::int8, \
+                g.success_rate / g.events, g.round_trip_time / g.events, g.seg_duration / g.events \
+           FROM (SELECT p.region_id, p.orchestrator, p.t, sum(p.events)::float8 AS events, \
+                        sum(p.success_rate) AS success_rate, \
+                        sum(p.round_trip_time) AS round_trip_time, \
+                        sum(p.seg_duration) AS seg_duration \
+                   FROM parts p GROUP BY p.region_id, p.orchestrator, p.t) g \
+           JOIN scope s ON s.id = g.region_id \
+          WHERE g.events > 0 \
+          ORDER BY 1, 2, 3",
+        scope = scope!(),
+        pending = history_pending!(),
+        tb = t("b.bucket"),
+        f = history_filter!(),
+    )
+});
+
+/// The AI median per interval bucket of a score_history request: as
+/// [`median_round_trip`] takes it for the bucket's window (every orchestrator; the
+/// request's region, or every AI region), from `ai_round_trips` and the events not
+/// counted yet.
+static HISTORY_MEDIANS: Lazy<String> = Lazy::new(|| {
+    format!(
+        "WITH {}, {} \
+         SELECT r.t, PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r.round_trip_time) \
+           FROM (SELECT (floor(extract(epoch FROM a.event_time) / $7) * $7)::int8 AS t, \
+                        a.round_trip_time \
+                   FROM ai_round_trips a \
+                  WHERE a.pipeline = $4 AND a.model = $3 \
+                    AND a.event_time >= to_timestamp($10) AND a.event_time < to_timestamp($11) \
+                    AND a.region_id IN (SELECT id FROM scope) \
+                 UNION ALL \
+                 SELECT (floor(extract(epoch FROM e.event_time) / $7) * $7)::int8, \
+                        leaderboard_number(e.payload -> 'round_trip_time') \
+                   FROM pending_events e \
+                  WHERE leaderboard_number(e.payload -> 'success_rate') = 1 \
+                    AND leaderboard_number(e.payload -> 'round_trip_time') <> 0) r \
+          GROUP BY r.t",
+        scope!(),
+        history_pending!(),
+    )
+});
+
+/// What [`history_extent`] found: `groups` (orchestrator, region) groups with data whose
+/// buckets start in `[first, last]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryExtent {
+    pub groups: i64,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// The data a score_history request would read, counted before it is read (see
+/// [`HISTORY_EXTENT`]); `None` when there is none.
+pub async fn history_extent(
+    db: &Db,
+    params: &Params,
+    buckets: &Buckets,
+) -> Result<Option<HistoryExtent>, DbError> {
+    let history = History::of(params, buckets);
+    let client = db.client().await?;
+    let row = db
+        .timed(client.query_typed_one(HISTORY_EXTENT.as_str(), &history.values()))
+        .await?;
+    let groups: i64 = row.get(0);
+    Ok(match (row.get(1), row.get(2)) {
+        (Some(first), Some(last)) if groups > 0 => Some(HistoryExtent {
+            groups,
+            first,
+            last,
+        }),
+        _ => None,
+    })
+}
+
+/// The averages of one (orchestrator, region) group in one bucket of a score_history
+/// request, the input of its scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketAverages {
+    pub orchestrator: String,
+    pub region: String,
+    /// The bucket's start, Unix seconds.
+    pub t: i64,
+    /// The scored tests in it.
+    pub tests: i64,
+    pub success_rate: f64,
+    pub round_trip_time: f64,
+    pub seg_duration: f64,
+}
+
+/// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region, bucket),
+/// ordered by orchestrator, region and time.
+pub async fn history_averages(
+    db: &Db,
+    params: &Params,
+    buckets: &Buckets,
+) -> Result<Vec<BucketAverages>, DbError> {
+    let history = History::of(params, buckets);
+    let client = db.client().await?;
+    let rows = db
+        .timed(client.query_typed(HISTORY.as_str(), &history.values()))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| BucketAverages {
+            orchestrator: row.get(0),
+            region: row.get(1),
+            t: row.get(2),
+            tests: row.get(3),
+            success_rate: settle_rate(row.get(4)),
+            round_trip_time: settle_seconds(row.get(5)),
+            seg_duration: row.get(6),
+        })
+        .collect())
+}
+
+/// The AI median per bucket start of a score_history request (see [`HISTORY_MEDIANS`]);
+/// a bucket without successful round trips is absent.
+pub async fn history_medians(
+    db: &Db,
+    params: &Params,
+    buckets: &Buckets,
+) -> Result<BTreeMap<i64, f64>, DbError> {
+    let history = History::of(params, buckets);
+    let client = db.client().await?;
+    let rows = db
+        .timed(client.query_typed(HISTORY_MEDIANS.as_str(), &history.values()))
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| Some((row.get(0), row.get::<_, Option<f64>>(1)?)))
         .collect())
 }
 
