@@ -124,6 +124,22 @@ impl Buckets {
     }
 }
 
+impl Buckets {
+    /// How many buckets the window holds; `None` when a side is open.
+    pub fn count(&self) -> Option<u64> {
+        let (lo, hi) = (self.lo?, self.hi?);
+        u64::try_from((hi - lo) / self.interval.seconds()).ok()
+    }
+
+    /// Whether the answer fits in [`MAX_POINTS`] whatever the data, when at most
+    /// `groups` (orchestrator, region) groups can be in it (one orchestrator: at most the
+    /// job type's regions), so the data need not be counted first.
+    pub fn fits(&self, groups: u64) -> bool {
+        self.count()
+            .is_some_and(|n| n.saturating_mul(groups) <= MAX_POINTS)
+    }
+}
+
 /// The 400 of an answer that could exceed [`MAX_POINTS`].
 pub fn too_many_points(points: u64) -> ApiError {
     ApiError::BadRequest(format!(
@@ -239,6 +255,11 @@ mod tests {
         )
         .unwrap();
         assert!(years.most_points(1, 0, 1_700_000_000) > MAX_POINTS);
+        assert_eq!(b.count(), Some(168));
+        assert!(b.fits(595) && !b.fits(596));
+        assert_eq!(open.count(), None);
+        assert!(!open.fits(1));
+        assert!(!years.fits(1));
         match too_many_points(123_456) {
             ApiError::BadRequest(m) => {
                 assert!(m.contains("123456 points, more than 100000"), "{m}");

@@ -8,6 +8,7 @@ use crate::http::{self, Request, Response};
 use crate::model::{Point, ScoreHistory};
 use crate::query::{JobType, Params};
 use crate::{score, store};
+use std::collections::BTreeMap;
 
 pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
     let (params, interval) = Params::score_history(request.uri().query(), crate::now())?;
@@ -23,24 +24,42 @@ pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
 /// narrows which groups are returned.
 async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreHistory, ApiError> {
     let mut answer = ScoreHistory::new();
-    let Some(extent) = store::history_extent(&app.db, params, buckets).await? else {
+    let (regions, pending) = store::history_regions(&app.db, params).await?;
+    if regions.is_empty() {
         return Ok(answer);
+    }
+    let names: BTreeMap<i32, String> = regions.into_iter().collect();
+    let keys = store::HistoryScope {
+        regions: names.keys().copied().collect(),
+        pending,
     };
-    let most = buckets.most_points(extent.groups, extent.first, extent.last);
-    if most > MAX_POINTS {
-        return Err(too_many_points(most));
+    // One orchestrator in a bounded window: at most one group per region, so the bound
+    // is known without counting the data.
+    let known = params.orchestrator.is_some()
+        && buckets.fits(u64::try_from(keys.regions.len()).unwrap_or(u64::MAX));
+    if !known {
+        let Some(extent) = store::history_extent(&app.db, params, &keys, buckets).await? else {
+            return Ok(answer);
+        };
+        let most = buckets.most_points(extent.groups, extent.first, extent.last);
+        if most > MAX_POINTS {
+            return Err(too_many_points(most));
+        }
     }
     let (groups, medians) = match params.job_type {
         JobType::Transcoding => (
-            store::history_averages(&app.db, params, buckets).await?,
+            store::history_averages(&app.db, params, &keys, buckets).await?,
             Default::default(),
         ),
         JobType::Ai => tokio::try_join!(
-            store::history_averages(&app.db, params, buckets),
-            store::history_medians(&app.db, params, buckets)
+            store::history_averages(&app.db, params, &keys, buckets),
+            store::history_medians(&app.db, params, &keys, buckets)
         )?,
     };
     for g in groups {
+        let Some(region) = names.get(&g.region) else {
+            continue;
+        };
         let scores = match params.job_type {
             JobType::Transcoding => {
                 score::transcoding(g.success_rate, g.round_trip_time, g.seg_duration)
@@ -54,7 +73,7 @@ async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreH
         answer
             .entry(g.orchestrator)
             .or_default()
-            .entry(g.region)
+            .entry(region.clone())
             .or_default()
             .push(Point {
                 t: g.t,
@@ -64,7 +83,6 @@ async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreH
                 score: scores.score,
             });
     }
-    // Time order whatever order the database's collation gave the groups in.
     for points in answer.values_mut().flat_map(|regions| regions.values_mut()) {
         points.sort_by_key(|p| p.t);
     }
