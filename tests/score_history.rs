@@ -460,6 +460,21 @@ async fn refusals_and_the_empty_answer() {
         );
     }
 
+    // Windows at the ends of PostgreSQL's timestamps, widened past them.
+    for edges in [
+        "since=9224317929599&until=9224317929600",
+        "since=-1e300&until=-210866716800",
+        "since=1e300",
+    ] {
+        for job in ["", "&model=m&pipeline=p"] {
+            for interval in ["1h", "1d"] {
+                let path = format!("/api/score_history?{edges}{job}&interval={interval}");
+                let body = server.get_json(&path, 200).await;
+                assert!(body.is_object(), "{path}: {body}");
+            }
+        }
+    }
+
     // since > until, and a window without data.
     assert_eq!(
         server

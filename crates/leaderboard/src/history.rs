@@ -4,7 +4,7 @@
 //! reads the buckets is in `store.rs`.
 
 use crate::error::ApiError;
-use crate::query::Window;
+use crate::query::{representable, Window};
 
 /// The most points one answer may hold; a request that could exceed it is refused with
 /// a 400 saying how to narrow it.
@@ -95,16 +95,23 @@ impl Buckets {
         Some(Buckets { interval, lo, hi })
     }
 
-    /// The bucket bounds as the bigints the rollups hold (an open side saturates).
+    /// The bucket bounds as the bigints the rollups hold. An open side is half of the
+    /// bigint range: beyond any stored bucket, and the queries may still add or take
+    /// away a span without overflowing.
     pub fn bounds(&self) -> (i64, i64) {
-        (self.lo.unwrap_or(i64::MIN), self.hi.unwrap_or(i64::MAX))
+        (
+            self.lo.unwrap_or(i64::MIN / 2),
+            self.hi.unwrap_or(i64::MAX / 2),
+        )
     }
 
-    /// The bounds as Unix seconds, for `event_time` (an open side is infinite).
+    /// The bounds as Unix seconds, for `event_time` (an open side is infinite, and so is
+    /// a bound widened past PostgreSQL's timestamps, where nothing is stored).
     pub fn seconds(&self) -> (f64, f64) {
         (
-            self.lo.map_or(f64::NEG_INFINITY, |lo| lo as f64),
-            self.hi.map_or(f64::INFINITY, |hi| hi as f64),
+            self.lo
+                .map_or(f64::NEG_INFINITY, |lo| representable(lo as f64)),
+            self.hi.map_or(f64::INFINITY, |hi| representable(hi as f64)),
         )
     }
 
@@ -215,8 +222,12 @@ mod tests {
         assert_eq!(b.seconds(), (-86_400.0, 86_400.0));
         let b = Buckets::of(&w(None, f64::INFINITY), Interval::SixHours).unwrap();
         assert_eq!((b.lo, b.hi), (None, None));
-        assert_eq!(b.bounds(), (i64::MIN, i64::MAX));
+        assert_eq!(b.bounds(), (i64::MIN / 2, i64::MAX / 2));
         assert_eq!(b.seconds(), (f64::NEG_INFINITY, f64::INFINITY));
+        // Widened past PostgreSQL's last timestamp: no bound for event_time.
+        let last = 9_224_318_016_000.0 - 86_400.0;
+        let b = Buckets::of(&w(Some(last - 10.0), last), Interval::Day).unwrap();
+        assert_eq!(b.seconds(), (last - 86_400.0, f64::INFINITY));
         assert!(Buckets::of(&w(Some(10.0), 5.0), Interval::Hour).is_none());
         assert!(Buckets::of(&w(None, f64::NEG_INFINITY), Interval::Hour).is_none());
         let b = Buckets::of(&w(Some(f64::NEG_INFINITY), 0.0), Interval::Hour).unwrap();

@@ -43,7 +43,7 @@ const TIMESTAMP_MIN: f64 = -210_866_803_200.0 + 86_400.0;
 const TIMESTAMP_MAX: f64 = 9_224_318_016_000.0 - 86_400.0;
 
 /// `seconds`, or the infinity on its side when PostgreSQL can not represent it.
-fn representable(seconds: f64) -> f64 {
+pub(crate) fn representable(seconds: f64) -> f64 {
     if seconds < TIMESTAMP_MIN {
         f64::NEG_INFINITY
     } else if seconds > TIMESTAMP_MAX {
