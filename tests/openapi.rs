@@ -167,6 +167,7 @@ fn the_examples_match_their_schemas() {
         ("health", "200"),
         ("health", "503"),
         ("aggregated_stats", "200"),
+        ("score_history", "200"),
         ("raw_stats", "200"),
         ("top_ai_score", "200"),
         ("pipelines", "200"),
@@ -215,6 +216,21 @@ fn the_validator_accepts_documented_answers() {
     check("GET", "/api/aggregated_stats", 200, &public(), &body(board)).expect("leaderboard");
     check("GET", "/api/aggregated_stats", 200, &public(), b"{}").expect("empty leaderboard");
     check("HEAD", "/api/aggregated_stats", 200, &public(), b"").expect("HEAD");
+    let history = json!({"0xa": {"FRA": [{"t": 3600, "tests": 2, "success_rate": 1.0,
+                                         "round_trip_score": 0.5, "score": 0.5}]}});
+    check("GET", "/api/score_history", 200, &public(), &body(history)).expect("history");
+    let empty_list = json!({"0xa": {"FRA": []}});
+    assert!(
+        check(
+            "GET",
+            "/api/score_history",
+            200,
+            &public(),
+            &body(empty_list)
+        )
+        .is_err(),
+        "a region without points is left out"
+    );
     check(
         "GET",
         "/api/raw_stats",

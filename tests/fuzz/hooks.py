@@ -31,7 +31,7 @@ TRANSCODING_REGIONS = [
     "PRG", "SJO", "SAO", "SEA", "SIN", "STO", "SYD", "HND", "TOR",
 ]
 AI_REGIONS = ["GLOBAL", "MDW", "FRA", "LAX"]
-READ_PATHS = {"/api/aggregated_stats", "/api/raw_stats", "/api/top_ai_score", "/api/pipelines"}
+READ_PATHS = {"/api/aggregated_stats", "/api/score_history", "/api/raw_stats", "/api/top_ai_score", "/api/pipelines"}
 
 _lock = threading.Lock()
 _posted = {"orchestrators": [], "ai": []}

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod db_error;
 pub mod error;
+pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod logging;

@@ -45,3 +45,18 @@ pub struct TopAiScore {
 /// `/api/aggregated_stats`: orchestrator → region → scores, keys sorted.
 pub type Leaderboard =
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, crate::score::Score>>;
+
+/// One bucket of `/api/score_history`: its start (Unix seconds), how many scored tests it
+/// holds, and its scores as `/api/aggregated_stats` gives them for that bucket alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    pub t: i64,
+    pub tests: i64,
+    pub success_rate: f64,
+    pub round_trip_score: f64,
+    pub score: f64,
+}
+
+/// `/api/score_history`: orchestrator → region → points in time order, keys sorted.
+pub type ScoreHistory =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<Point>>>;

@@ -3,7 +3,7 @@
 //! `START_TIME_WINDOW`.
 //!
 //! Each route has its constructor ([`Params::aggregated_stats`], [`Params::raw_stats`],
-//! [`Params::pipelines`], [`Params::top_ai_score`]) that reads only the parameters the
+//! [`Params::pipelines`], [`Params::top_ai_score`], [`Params::score_history`]) that reads only the parameters the
 //! route documents; the others are ignored, never an error.
 //!
 //! Rules where the contract is silent:
@@ -28,6 +28,10 @@
 use std::time::Duration;
 
 use crate::error::ApiError;
+use crate::history::Interval;
+
+/// The default window of `/api/score_history`: the last 7 days.
+pub const HISTORY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// How many characters of a refused value an error message repeats.
 const ECHO_CHARS: usize = 64;
@@ -39,7 +43,7 @@ const TIMESTAMP_MIN: f64 = -210_866_803_200.0 + 86_400.0;
 const TIMESTAMP_MAX: f64 = 9_224_318_016_000.0 - 86_400.0;
 
 /// `seconds`, or the infinity on its side when PostgreSQL can not represent it.
-fn representable(seconds: f64) -> f64 {
+pub(crate) fn representable(seconds: f64) -> f64 {
     if seconds < TIMESTAMP_MIN {
         f64::NEG_INFINITY
     } else if seconds > TIMESTAMP_MAX {
@@ -209,6 +213,14 @@ impl Params {
         }
     }
 
+    /// `/api/score_history`: the parameters of [`Params::aggregated_stats`] with a default
+    /// window of [`HISTORY_WINDOW`], and `interval` ([`Interval::parse`]).
+    pub fn score_history(query: Option<&str>, now: f64) -> Result<(Params, Interval), ApiError> {
+        let params = Params::aggregated_stats(query, now, HISTORY_WINDOW)?;
+        let interval = Interval::parse(Raw::decode(query).interval.as_deref())?;
+        Ok((params, interval))
+    }
+
     /// `/api/raw_stats`: [`Params::parse`], then `orchestrator` is required and `model`
     /// needs `pipeline` (`pipeline` alone is every model of it).
     pub fn raw_stats(
@@ -299,6 +311,7 @@ struct Raw {
     model: Option<String>,
     pipeline: Option<String>,
     job_type: Option<String>,
+    interval: Option<String>,
 }
 
 impl Raw {
@@ -314,6 +327,7 @@ impl Raw {
                 "model" => &mut raw.model,
                 "pipeline" => &mut raw.pipeline,
                 "job_type" => &mut raw.job_type,
+                "interval" => &mut raw.interval,
                 _ => continue,
             };
             if slot.is_none() {
@@ -329,7 +343,7 @@ fn bad(message: &str) -> ApiError {
 }
 
 /// A refused value as an error message repeats it: at most [`ECHO_CHARS`] characters.
-fn echo(value: &str) -> String {
+pub(crate) fn echo(value: &str) -> String {
     match value.char_indices().nth(ECHO_CHARS) {
         Some((end, _)) => format!("{}…", &value[..end]),
         None => value.to_string(),
@@ -640,6 +654,33 @@ mod tests {
         assert_eq!(params.orchestrator.as_deref(), Some("0xa"));
         let params = Params::aggregated_stats(None, NOW, DAY).unwrap();
         assert_eq!(params.job_type, JobType::Transcoding);
+    }
+
+    #[test]
+    fn score_history_rules() {
+        let history = |q: &str| Params::score_history(Some(q), NOW);
+        let (params, interval) = Params::score_history(None, NOW).unwrap();
+        assert_eq!(interval, Interval::Hour);
+        assert_eq!(params.window, Window::default_at(NOW, HISTORY_WINDOW));
+        assert_eq!(params.window.since, Some(NOW - 7.0 * 86_400.0));
+        let (params, interval) = history("interval=6h&model=m&pipeline=p&region=fra").unwrap();
+        assert_eq!(interval, Interval::SixHours);
+        assert_eq!(params.job_type, JobType::Ai);
+        assert_eq!(params.region.as_deref(), Some("FRA"));
+        assert_eq!(
+            history("interval=86400&interval=x").unwrap().1,
+            Interval::Day
+        );
+        // The parameters of aggregated_stats, with its errors, checked first.
+        assert!(
+            matches!(history("model=m&interval=1d"), Err(ApiError::BadRequest(m)) if m == "pipeline required")
+        );
+        assert!(
+            matches!(history("since=x"), Err(ApiError::BadRequest(m)) if m == "invalid since: x")
+        );
+        assert!(
+            matches!(history("interval=2h"), Err(ApiError::BadRequest(m)) if m.starts_with("invalid interval: 2h (allowed: 1h, 6h, 1d"))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! connections, where a named prepared statement would be missing or already taken.
 
 use crate::db::{Db, DbError};
+use crate::history::Buckets;
 use crate::model::Region;
 use crate::query::{JobType, Params};
 use crate::rollup::{Plan, SPANS};
@@ -717,6 +718,350 @@ pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pip
             models: models.into_iter().collect(),
             regions: regions.into_iter().collect(),
         })
+        .collect())
+}
+
+/// What a score_history request reads: the keys of its regions, and whether the events
+/// V4's backfill has not counted are read too (see [`history_regions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryScope {
+    pub regions: Vec<i32>,
+    pub pending: bool,
+}
+
+/// The regions a score_history request covers, `(key, name)`: its job type's, or the
+/// one it names. Read first, so the queries below get the keys as a value the planner
+/// sees (an index on the region, not a join that misleads its row estimates).
+///
+/// Also whether V4's backfill was under way (`pending_through` set) when they were read.
+/// When it was not, the queries below leave out the events it has not counted (there are
+/// none): planned in, that part costs milliseconds even when it reads nothing (the
+/// planner sends it to parallel workers, which start before its filter finds the
+/// backfill done). The backfill restarts only when a migration (such as V5) recounts
+/// everything, which it announces before it empties the rollups.
+pub async fn history_regions(
+    db: &Db,
+    params: &Params,
+) -> Result<(Vec<(i32, String)>, bool), DbError> {
+    let client = db.client().await?;
+    let rows = db
+        .timed(client.query_typed(
+            concat!(
+                "WITH ",
+                scope!(),
+                " SELECT s.id, s.name, ",
+                pending!(),
+                " IS NOT NULL FROM scope s \
+                 UNION ALL SELECT NULL, NULL, ",
+                pending!(),
+                " IS NOT NULL"
+            ),
+            &[
+                text(&params.job_type.as_str()),
+                text(&params.region.as_deref()),
+            ],
+        ))
+        .await?;
+    let pending = rows
+        .iter()
+        .any(|r| r.get::<_, Option<bool>>(2) == Some(true));
+    let regions = rows
+        .iter()
+        .filter_map(|r| Some((r.get::<_, Option<i32>>(0)?, r.get::<_, Option<String>>(1)?)))
+        .collect();
+    Ok((regions, pending))
+}
+
+/// The values of one `/api/score_history` request, in the parameter order of
+/// [`HISTORY_EXTENT`], [`HISTORY`] and [`HISTORY_MEDIANS`]: $1 the region keys
+/// ([`history_regions`]), $2 model and $3 pipeline ('' for transcoding; AI always has
+/// both), $4 orchestrator, $5 the span of `event_buckets` read, $6 the interval, $7/$8 the
+/// bucket bounds, $9/$10 the same as Unix seconds for `event_time`.
+struct History<'a> {
+    /// Whether to read the events the backfill has not counted ([`history_regions`]).
+    pending: bool,
+    regions: &'a [i32],
+    model: &'a str,
+    pipeline: &'a str,
+    orchestrator: Option<&'a str>,
+    span: i32,
+    interval: i64,
+    lo: i64,
+    hi: i64,
+    lo_seconds: f64,
+    hi_seconds: f64,
+}
+
+impl<'a> History<'a> {
+    fn of(params: &'a Params, scope: &'a HistoryScope, buckets: &Buckets) -> History<'a> {
+        let (lo, hi) = buckets.bounds();
+        let (lo_seconds, hi_seconds) = buckets.seconds();
+        History {
+            pending: scope.pending,
+            regions: &scope.regions,
+            model: params.model.as_deref().unwrap_or(""),
+            pipeline: params.pipeline.as_deref().unwrap_or(""),
+            orchestrator: params.orchestrator.as_deref(),
+            span: buckets.interval.source_span(),
+            interval: buckets.interval.seconds(),
+            lo,
+            hi,
+            lo_seconds,
+            hi_seconds,
+        }
+    }
+
+    /// `statements[1]` while the backfill is under way, else `statements[0]`.
+    fn statement<'s>(&self, statements: &'s [String; 2]) -> &'s str {
+        &statements[usize::from(self.pending)]
+    }
+
+    fn values(&self) -> [Param<'_>; 10] {
+        [
+            (&self.regions, Type::INT4_ARRAY),
+            text(&self.model),
+            text(&self.pipeline),
+            text(&self.orchestrator),
+            (&self.span, Type::INT4),
+            int8(&self.interval),
+            int8(&self.lo),
+            int8(&self.hi),
+            float8(&self.lo_seconds),
+            float8(&self.hi_seconds),
+        ]
+    }
+}
+
+/// The scored events of a score_history request that V4's backfill has not counted yet
+/// (see [`raw_edges`]), of every orchestrator, as a CTE named `pending_events`:
+/// materialized, so the time index alone finds them; empty at once when the backfill is
+/// done.
+macro_rules! history_pending {
+    () => {
+        concat!(
+            "pending_events AS MATERIALIZED (SELECT e.region_id, e.orchestrator, e.event_time, e.payload \
+               FROM events e WHERE ",
+            pending!(),
+            " IS NOT NULL AND e.id <= ",
+            pending!(),
+            " AND e.event_time >= to_timestamp($9) AND e.event_time < to_timestamp($10) \
+                AND leaderboard_scored(e.payload) \
+                AND COALESCE(e.payload ->> 'model', '') = $2 \
+                AND COALESCE(e.payload ->> 'pipeline', '') = $3 \
+                AND e.region_id = ANY ($1::int4[]))"
+        )
+    };
+}
+
+/// The group filter on a rollup table `b`.
+macro_rules! history_filter {
+    () => {
+        "AND b.model = $2 AND b.pipeline = $3 AND ($4::text IS NULL OR b.orchestrator = $4) \
+         AND b.region_id = ANY ($1::int4[])"
+    };
+}
+
+/// How many (orchestrator, region) groups have data in a score_history request's window,
+/// and the first and last bucket start of that data (of any span): the input of
+/// [`Buckets::most_points`]. Read from the 6 h buckets (a sixth of the hourly rows), the
+/// appended rows and the events not counted yet.
+static HISTORY_EXTENT: Lazy<[String; 2]> = Lazy::new(|| {
+    [false, true].map(|pending| {
+        let (with, arm) = if pending {
+            (
+                concat!(history_pending!(), ", "),
+                " UNION ALL \
+                 SELECT e.region_id, e.orchestrator, floor(extract(epoch FROM e.event_time))::int8 \
+                   FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+            )
+        } else {
+            ("", "")
+        };
+        format!(
+            "WITH {with} g AS (\
+               SELECT b.region_id, b.orchestrator, b.bucket FROM event_buckets b \
+                WHERE b.span = 21600 AND b.bucket >= $7 - (($7 % 21600) + 21600) % 21600 AND b.bucket < $8 {f} \
+               UNION ALL \
+               SELECT b.region_id, b.orchestrator, b.bucket FROM event_bucket_appends b \
+                WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
+             SELECT count(*), min(x.first), max(x.last) \
+               FROM (SELECT min(g.bucket) AS first, max(g.bucket) AS last FROM g \
+                      GROUP BY g.region_id, g.orchestrator) x",
+            f = history_filter!(),
+        )
+    })
+});
+
+/// The sums per (region, orchestrator, interval bucket) of a score_history request: the
+/// rollup rows of the interval's span (floor-divided into the interval), the appended
+/// 600 s rows, and the events not counted yet. The span's compacted rows start at its
+/// first positive bucket: migration V4 files a bucket before 1970 under the span's bucket
+/// 0 (it divides towards zero), so that range is read from the 600 s rows, which are
+/// exact.
+static HISTORY: Lazy<[String; 2]> = Lazy::new(|| {
+    let t = |column: &str| format!("{column} - (({column} % $6) + $6) % $6");
+    let sums = "b.events, b.success_rate, b.round_trip_time, b.seg_duration";
+    [false, true].map(|pending| {
+        let (with, arm) = if pending {
+            (
+                concat!("WITH ", history_pending!()),
+                " UNION ALL \
+                 SELECT e.region_id, e.orchestrator, \
+                        (floor(extract(epoch FROM e.event_time) / $6) * $6)::int8, 1, \
+                        COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
+                        COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
+                        COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
+                   FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+            )
+        } else {
+            ("", "")
+        };
+        format!(
+            "{with} SELECT p.region_id, p.orchestrator::text, p.t, sum(p.events)::int8, \
+                    sum(p.success_rate) / sum(p.events)::float8, \
+                    sum(p.round_trip_time) / sum(p.events)::float8, \
+                    sum(p.seg_duration) / sum(p.events)::float8 \
+               FROM (SELECT b.region_id, b.orchestrator, {tb} AS t, {sums} FROM event_buckets b \
+                      WHERE b.span = $5 AND b.bucket >= greatest($7, $5::int8) AND b.bucket < $8 {f} \
+                     UNION ALL \
+                     SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_buckets b \
+                      WHERE b.span = 600 AND b.bucket >= $7 AND b.bucket < least($8, $5::int8) {f} \
+                     UNION ALL \
+                     SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_bucket_appends b \
+                      WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
+                    p (region_id, orchestrator, t, events, success_rate, round_trip_time, seg_duration) \
+              GROUP BY p.region_id, p.orchestrator, p.t \
+             HAVING sum(p.events) > 0",
+            tb = t("b.bucket"),
+            f = history_filter!(),
+        )
+    })
+});
+
+/// The AI median per interval bucket of a score_history request: as
+/// [`median_round_trip`] takes it for the bucket's window (every orchestrator; the
+/// request's region, or every AI region), from `ai_round_trips` and the events not
+/// counted yet.
+static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
+    [false, true].map(|pending| {
+        let (with, arm) = if pending {
+            (
+                concat!("WITH ", history_pending!()),
+                " UNION ALL \
+                 SELECT (floor(extract(epoch FROM e.event_time) / $6) * $6)::int8, \
+                        leaderboard_number(e.payload -> 'round_trip_time') \
+                   FROM pending_events e \
+                  WHERE leaderboard_number(e.payload -> 'success_rate') = 1 \
+                    AND leaderboard_number(e.payload -> 'round_trip_time') <> 0",
+            )
+        } else {
+            ("", "")
+        };
+        format!(
+            "{with} SELECT r.t, PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r.round_trip_time) \
+               FROM (SELECT (floor(extract(epoch FROM a.event_time) / $6) * $6)::int8 AS t, \
+                            a.round_trip_time \
+                       FROM ai_round_trips a \
+                      WHERE a.pipeline = $3 AND a.model = $2 \
+                        AND a.event_time >= to_timestamp($9) AND a.event_time < to_timestamp($10) \
+                        AND a.region_id = ANY ($1::int4[]) {arm}) r \
+              GROUP BY r.t"
+        )
+    })
+});
+
+/// What [`history_extent`] found: `groups` (orchestrator, region) groups with data whose
+/// buckets start in `[first, last]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryExtent {
+    pub groups: i64,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// The data a score_history request over a [`HistoryScope`] would read, counted before it is
+/// read (see [`HISTORY_EXTENT`]); `None` when there is none.
+pub async fn history_extent(
+    db: &Db,
+    params: &Params,
+    scope: &HistoryScope,
+    buckets: &Buckets,
+) -> Result<Option<HistoryExtent>, DbError> {
+    let history = History::of(params, scope, buckets);
+    let client = db.client().await?;
+    let row = db
+        .timed(client.query_typed_one(history.statement(&HISTORY_EXTENT), &history.values()))
+        .await?;
+    let groups: i64 = row.get(0);
+    Ok(match (row.get(1), row.get(2)) {
+        (Some(first), Some(last)) if groups > 0 => Some(HistoryExtent {
+            groups,
+            first,
+            last,
+        }),
+        _ => None,
+    })
+}
+
+/// The averages of one (orchestrator, region) group in one bucket of a score_history
+/// request, the input of its scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketAverages {
+    /// The region's key (`regions.id`), see [`history_regions`].
+    pub region: i32,
+    pub orchestrator: String,
+    /// The bucket's start, Unix seconds.
+    pub t: i64,
+    /// The scored tests in it.
+    pub tests: i64,
+    pub success_rate: f64,
+    pub round_trip_time: f64,
+    pub seg_duration: f64,
+}
+
+/// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region, bucket) of a
+/// score_history request over a [`HistoryScope`], in no particular order.
+pub async fn history_averages(
+    db: &Db,
+    params: &Params,
+    scope: &HistoryScope,
+    buckets: &Buckets,
+) -> Result<Vec<BucketAverages>, DbError> {
+    let history = History::of(params, scope, buckets);
+    let client = db.client().await?;
+    let rows = db
+        .timed(client.query_typed(history.statement(&HISTORY), &history.values()))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| BucketAverages {
+            region: row.get(0),
+            orchestrator: row.get(1),
+            t: row.get(2),
+            tests: row.get(3),
+            success_rate: settle_rate(row.get(4)),
+            round_trip_time: settle_seconds(row.get(5)),
+            seg_duration: row.get(6),
+        })
+        .collect())
+}
+
+/// The AI median per bucket start of a score_history request over a [`HistoryScope`] (see
+/// [`HISTORY_MEDIANS`]); a bucket without successful round trips is absent.
+pub async fn history_medians(
+    db: &Db,
+    params: &Params,
+    scope: &HistoryScope,
+    buckets: &Buckets,
+) -> Result<BTreeMap<i64, f64>, DbError> {
+    let history = History::of(params, scope, buckets);
+    let client = db.client().await?;
+    let rows = db
+        .timed(client.query_typed(history.statement(&HISTORY_MEDIANS), &history.values()))
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| Some((row.get(0), row.get::<_, Option<f64>>(1)?)))
         .collect())
 }
 

@@ -6,6 +6,7 @@ mod pipelines;
 mod post_stats;
 mod raw_stats;
 mod regions;
+mod score_history;
 mod top_ai_score;
 
 use crate::app::App;
@@ -24,6 +25,7 @@ pub enum Route {
     PostStats,
     RawStats,
     Regions,
+    ScoreHistory,
     TopAiScore,
 }
 
@@ -35,6 +37,7 @@ impl Route {
         Route::PostStats,
         Route::RawStats,
         Route::Regions,
+        Route::ScoreHistory,
         Route::TopAiScore,
     ];
 
@@ -46,6 +49,7 @@ impl Route {
             Route::PostStats => "post_stats",
             Route::RawStats => "raw_stats",
             Route::Regions => "regions",
+            Route::ScoreHistory => "score_history",
             Route::TopAiScore => "top_ai_score",
         }
     }
@@ -106,6 +110,7 @@ async fn dispatch(app: &App, route: Route, request: &Request) -> Result<Response
         Route::PostStats => post_stats::post(app, request).await,
         Route::RawStats => raw_stats::get(app, request).await,
         Route::Regions => regions::get(app).await,
+        Route::ScoreHistory => score_history::get(app, request).await,
         Route::TopAiScore => top_ai_score::get(app, request).await,
     }
 }

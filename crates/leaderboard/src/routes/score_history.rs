@@ -1,0 +1,90 @@
+//! GET /api/score_history: each orchestrator's scores per region over time, one point per
+//! Unix-aligned bucket, each scored as `/api/aggregated_stats` scores that bucket alone.
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::history::{too_many_points, Buckets, MAX_POINTS};
+use crate::http::{self, Request, Response};
+use crate::model::{Point, ScoreHistory};
+use crate::query::{JobType, Params};
+use crate::{score, store};
+use std::collections::BTreeMap;
+
+pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
+    let (params, interval) = Params::score_history(request.uri().query(), crate::now())?;
+    let Some(buckets) = Buckets::of(&params.window, interval) else {
+        return http::json(&ScoreHistory::new());
+    };
+    http::json(&history(app, &params, &buckets).await?)
+}
+
+/// Refuses a request whose answer could exceed [`MAX_POINTS`] before reading it, then
+/// scores every (orchestrator, region, bucket) group of `params`. As in aggregated_stats,
+/// the AI median of a bucket covers every orchestrator, so the orchestrator filter only
+/// narrows which groups are returned.
+async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreHistory, ApiError> {
+    let mut answer = ScoreHistory::new();
+    let (regions, pending) = store::history_regions(&app.db, params).await?;
+    if regions.is_empty() {
+        return Ok(answer);
+    }
+    let names: BTreeMap<i32, String> = regions.into_iter().collect();
+    let keys = store::HistoryScope {
+        regions: names.keys().copied().collect(),
+        pending,
+    };
+    // One orchestrator in a bounded window: at most one group per region, so the bound
+    // is known without counting the data.
+    let known = params.orchestrator.is_some()
+        && buckets.fits(u64::try_from(keys.regions.len()).unwrap_or(u64::MAX));
+    if !known {
+        let Some(extent) = store::history_extent(&app.db, params, &keys, buckets).await? else {
+            return Ok(answer);
+        };
+        let most = buckets.most_points(extent.groups, extent.first, extent.last);
+        if most > MAX_POINTS {
+            return Err(too_many_points(most));
+        }
+    }
+    let (groups, medians) = match params.job_type {
+        JobType::Transcoding => (
+            store::history_averages(&app.db, params, &keys, buckets).await?,
+            Default::default(),
+        ),
+        JobType::Ai => tokio::try_join!(
+            store::history_averages(&app.db, params, &keys, buckets),
+            store::history_medians(&app.db, params, &keys, buckets)
+        )?,
+    };
+    for g in groups {
+        let Some(region) = names.get(&g.region) else {
+            continue;
+        };
+        let scores = match params.job_type {
+            JobType::Transcoding => {
+                score::transcoding(g.success_rate, g.round_trip_time, g.seg_duration)
+            }
+            JobType::Ai => score::ai(
+                g.success_rate,
+                g.round_trip_time,
+                medians.get(&g.t).copied(),
+            ),
+        };
+        answer
+            .entry(g.orchestrator)
+            .or_default()
+            .entry(region.clone())
+            .or_default()
+            .push(Point {
+                t: g.t,
+                tests: g.tests,
+                success_rate: scores.success_rate,
+                round_trip_score: scores.round_trip_score,
+                score: scores.score,
+            });
+    }
+    for points in answer.values_mut().flat_map(|regions| regions.values_mut()) {
+        points.sort_by_key(|p| p.t);
+    }
+    Ok(answer)
+}
