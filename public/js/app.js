@@ -1,7 +1,7 @@
 // The dashboard: state from the URL, the controls, and the two views (leaderboard and one
 // orchestrator), each fetched from the service's own /api routes.
-import { getJSON, apiUrl } from './api.js';
-import { parseState, stateQuery, windowBounds, windowLabel, jobParams } from './state.js';
+import { getJSON, apiUrl, ApiError } from './api.js';
+import { parseState, stateQuery, windowBounds, windowLabel, jobParams, historyInterval } from './state.js';
 import { escapeHtml, dateTime } from './format.js';
 import { renderLeaderboard, toRows } from './leaderboard.js';
 // The orchestrator page and its charts (uPlot) load on first use: the leaderboard needs neither.
@@ -249,19 +249,29 @@ async function showOrchestrator(signal, regionsReady) {
   const common = { orchestrator: address, region: state.region, ...bounds };
   const scoresParams = { ...common, ...jobParams(state) };
   const rawParams = { ...common, ...(state.job === 'ai' ? { job_type: 'ai', ...jobParams(state) } : {}) };
+  const historyParams = { ...scoresParams, interval: historyInterval(bounds) };
   const key = `orch ${address} ${state.job} ${state.pipeline} ${state.model} ${state.region} ${state.window} ${state.since} ${state.until}`;
   const data = await cached(key, async () => {
-    const [scores, raw, top] = await Promise.all([
+    const [scores, raw, top, history] = await Promise.all([
       getJSON('aggregated_stats', scoresParams, signal),
       getJSON('raw_stats', rawParams, signal),
       getJSON('top_ai_score', { orchestrator: address }, signal),
+      // A refused history (too many points, say) leaves the rest of the page standing.
+      getJSON('score_history', historyParams, signal).then(
+        (body) => ({ body }),
+        (error) => {
+          if (signal.aborted || !(error instanceof ApiError)) throw error;
+          return { error };
+        },
+      ),
     ]);
-    return { scores, raw, top };
+    return { scores, raw, top, history };
   });
   await regionsReady;
   orchestratorModule = await loading;
   const { renderOrchestrator } = orchestratorModule;
   const { scores, raw, top } = data;
+  const history = { ...data.history, interval: historyParams.interval, source: apiUrl('score_history', historyParams) };
   const nothing = Object.keys(raw).length === 0 && !scores[address];
   if (nothing) {
     // Known at all? Its transcoding stats of all time, and its AI score (default window).
@@ -282,6 +292,7 @@ async function showOrchestrator(signal, regionsReady) {
     scores,
     raw,
     top,
+    history,
     regionNames,
     scoresSource: apiUrl('aggregated_stats', scoresParams),
     rawSource: apiUrl('raw_stats', rawParams),

@@ -27,9 +27,22 @@ window.addEventListener('resize', () => {
   }
 });
 
+/** The legend's value of a series under the cursor: the y value, then its details if any. */
+function legendValue(s, yFormat) {
+  const details = s.details ? new Map(s.xs.map((x, i) => [x, s.details[i]])) : null;
+  return (u, v, sidx, idx) => {
+    if (v == null) return '–';
+    const shown = yFormat ? yFormat(v) : String(v);
+    const extra = details && idx != null ? details.get(u.data[0][idx]) : undefined;
+    return extra ? `${shown} · ${extra}` : shown;
+  };
+}
+
 /**
  * Draws one chart into `el`: `series` is [{label, xs: [unix s ascending], ys: [number]}],
- * one per region. Returns the uPlot instance (its canvas is what the tests inspect).
+ * one per region, each optionally with `details` (a string per point, shown in the legend
+ * after the value under the cursor). Returns the uPlot instance (its canvas and `data` are
+ * what the tests inspect).
  */
 export function timeChart(el, { series, yLabel, yRange, yFormat, lines = true, name }) {
   const tables = series.map((s) => [Float64Array.from(s.xs), Float64Array.from(s.ys)]);
@@ -53,7 +66,7 @@ export function timeChart(el, { series, yLabel, yRange, yFormat, lines = true, n
         spanGaps: true,
         ...(lines ? {} : { paths: () => null }),
         points: { show: true, size: lines ? 4 : 5, fill: colorOf(i) },
-        value: (u, v) => (v == null ? '–' : yFormat ? yFormat(v) : String(v)),
+        value: legendValue(s, yFormat),
       })),
     ],
   };

@@ -1,5 +1,6 @@
-// One orchestrator: its scores per region, its top AI score, and charts over time of its
-// raw stats (round-trip time and success rate per region), with the errors it reported.
+// One orchestrator: its scores per region, its top AI score, its score over time per region
+// (/api/score_history), and charts over time of its raw stats (round-trip time and success
+// rate per region), with the errors it reported.
 import { escapeHtml, fixed4, percent, dateTime, count } from './format.js';
 import { timeChart, destroyCharts } from './charts.js';
 
@@ -62,7 +63,7 @@ export function errorTable(regions) {
 }
 
 export function renderOrchestrator(view, ctx) {
-  const { address, state, scores, scoresSource, rawSource, raw, top, regionNames, heading, backLink } = ctx;
+  const { address, state, scores, scoresSource, rawSource, raw, top, history, regionNames, heading, backLink } = ctx;
   const regions = seriesByRegion(raw);
   const tests = regions.reduce((n, r) => n + r.stats.length, 0);
   const scoreRows = Object.entries(scores[address] || {}).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -97,6 +98,11 @@ export function renderOrchestrator(view, ctx) {
           : `<p class="message empty">No ${state.job === 'ai' ? 'AI' : 'transcoding'} scores for this orchestrator in this window.</p>`
       }
     </section>
+    <section aria-labelledby="history-h">
+      <h2 id="history-h">Score over time per region <span class="muted">(one point per ${escapeHtml(INTERVAL_WORDS[history.interval] || history.interval)})</span></h2>
+      <p class="muted hint">Each point is the score of the tests in its ${escapeHtml(INTERVAL_WORDS[history.interval] || history.interval)}; hover a point for its success rate and round-trip score.</p>
+      <div id="chart-score" class="chart" data-source="${escapeHtml(history.source)}" data-interval="${escapeHtml(history.interval)}"></div>
+    </section>
     <section aria-labelledby="rtt-h">
       <h2 id="rtt-h">Round-trip time per region</h2>
       <p class="muted hint">One point per test. Click a region in a legend to hide or show it; drag across a chart to zoom, double-click to zoom out.</p>
@@ -122,6 +128,7 @@ export function renderOrchestrator(view, ctx) {
       }
     </section>`;
 
+  drawHistory(view.querySelector('#chart-score'), history, address);
   if (regions.length === 0) {
     for (const id of ['chart-rtt', 'chart-success']) {
       view.querySelector(`#${id}`).innerHTML = '<p class="message empty">No tests in this window to draw.</p>';
@@ -141,6 +148,43 @@ export function renderOrchestrator(view, ctx) {
     yFormat: (v) => `${Math.round(v * 100)} %`,
     name: 'success',
   });
+}
+
+const INTERVAL_WORDS = { '1h': 'hour', '6h': '6 hours', '1d': 'day' };
+
+/** score_history's {orchestrator: {REGION: [point, …]}} → one series per region, oldest first. */
+export function historySeries(body, address) {
+  const regions = (body && body[address]) || {};
+  return Object.keys(regions)
+    .sort()
+    .map((region) => {
+      const points = (regions[region] || []).filter((p) => p && Number.isFinite(p.t) && typeof p.score === 'number').slice().sort((a, b) => a.t - b.t);
+      return {
+        label: region,
+        xs: points.map((p) => p.t),
+        ys: points.map((p) => p.score),
+        details: points.map((p) => `success ${percent(p.success_rate)} · round trip ${fixed4(p.round_trip_score)} · ${count(p.tests)} tests`),
+      };
+    })
+    .filter((s) => s.xs.length);
+}
+
+/** The score chart, or the route's error, or the empty window's message. */
+function drawHistory(el, history, address) {
+  if (history.error) {
+    const e = history.error;
+    el.innerHTML = `<div class="message error" role="alert" data-status="${e.status || 0}"><p>The score over time could not be loaded. ${escapeHtml(e.message || String(e))}</p></div>`;
+    el.dataset.state = 'error';
+    return;
+  }
+  const series = historySeries(history.body, address);
+  if (series.length === 0) {
+    el.innerHTML = '<p class="message empty" role="status">No tests in this window: no score to draw.</p>';
+    el.dataset.state = 'empty';
+    return;
+  }
+  el.dataset.state = 'ready';
+  timeChart(el, { series, yLabel: 'score', yRange: [0, 1], yFormat: (v) => v.toFixed(4), name: 'score' });
 }
 
 function bucketWords(from, to) {

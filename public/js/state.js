@@ -81,3 +81,16 @@ export function windowLabel(s, bounds, fmt) {
 export function jobParams(s) {
   return s.job === 'ai' ? { pipeline: s.pipeline, model: s.model } : {};
 }
+
+/**
+ * The `interval` of /api/score_history for a window (`since`/`until` as windowBounds gives
+ * them): up to 2 days 1h, up to 14 days 6h, longer 1d. No start: the service's default, 7 days.
+ */
+export function historyInterval(bounds, now = Date.now()) {
+  const until = bounds.until === '' || bounds.until === undefined ? Math.floor(now / 1000) : Number(bounds.until);
+  const since = bounds.since === '' || bounds.since === undefined ? until - 7 * 86400 : Number(bounds.since);
+  const span = until - since;
+  if (span <= 2 * 86400) return '1h';
+  if (span <= 14 * 86400) return '6h';
+  return '1d';
+}

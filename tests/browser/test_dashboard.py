@@ -262,7 +262,8 @@ def test_an_orchestrator_page_draws_its_charts_and_lists_its_errors(page, base):
     listed = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#errors tbody tr')].map(tr =>
         [tr.dataset.code, Number(tr.querySelector('td[data-value]').dataset.value)]))""")
     assert listed == expected
-    page.set_viewport_size({"width": 1280, "height": 2300})
+    page.set_viewport_size({"width": 1280, "height": 2700})
+    page.wait_for_selector("#chart-score[data-drawn='true']")
     shot(page, "orchestrator-desktop")
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_function("document.querySelector('#chart-rtt canvas').getBoundingClientRect().width <= 390")
@@ -274,6 +275,94 @@ def test_an_orchestrator_page_draws_its_charts_and_lists_its_errors(page, base):
     page.go_forward()
     wait_view(page)
     assert page.inner_text("#view-title") == first
+
+
+# The score chart's points per region, as uPlot holds them: {region: [[t, score], …]}.
+HISTORY_JS = """() => {
+  const u = document.querySelector('#chart-score').uplot;
+  const out = {};
+  u.series.forEach((s, i) => {
+    if (i === 0) return;
+    out[s.label] = [];
+    u.data[0].forEach((t, j) => { if (u.data[i][j] != null) out[s.label].push([t, u.data[i][j]]); });
+  });
+  return out;
+}"""
+
+
+def open_orchestrator(page, base, first=None, **params):
+    """The orchestrator page of `first` (default: the leaderboard's best) with `params`."""
+    if first is None:
+        page.goto(base + "/")
+        wait_view(page)
+        first = page.evaluate(ROWS_JS)[0]["o"]
+    page.goto(f"{base}/?" + urllib.parse.urlencode({"o": first, **params}))
+    return first
+
+
+def test_the_orchestrator_page_draws_its_score_over_time_as_the_api_answers(page, base):
+    first = open_orchestrator(page, base)
+    wait_view(page)
+    page.wait_for_selector("#chart-score[data-drawn='true']")
+    src, query = source_query(page, "#chart-score")
+    _, scores_query = source_query(page, "#scores")
+    # The same parameters as the scores table, plus the interval of a 24 h window.
+    assert query == {**scores_query, "interval": "1h"}, (query, scores_query)
+    status, history = api(src)
+    assert status == 200 and set(history) == {first}, (status, list(history))
+    expected = {r: [[p["t"], p["score"]] for p in sorted(points, key=lambda p: p["t"])] for r, points in history[first].items()}
+    assert page.evaluate(HISTORY_JS) == expected
+    assert sum(len(v) for v in expected.values()) > 1
+    assert page.evaluate(INK_JS, "#chart-score") > 100
+    # Above the raw stats' charts.
+    assert page.evaluate("document.querySelector('#chart-score').compareDocumentPosition(document.querySelector('#chart-rtt')) & Node.DOCUMENT_POSITION_FOLLOWING")
+    # Hover a point: the legend gives its success rate and round-trip score.
+    region = sorted(expected)[0]
+    t, score = expected[region][len(expected[region]) // 2]
+    point = next(p for p in history[first][region] if p["t"] == t)
+    page.locator("#chart-score").scroll_into_view_if_needed()
+    x = page.evaluate("(t) => { const u = document.querySelector('#chart-score').uplot; const r = u.over.getBoundingClientRect(); return [r.left + u.valToPos(t, 'x'), r.top + r.height / 2]; }", t)
+    page.mouse.move(x[0], x[1])
+    page.wait_for_function("document.querySelectorAll('#chart-score .u-legend .u-series')[1].innerText.includes('success')")
+    legend = page.locator("#chart-score .u-legend .u-series").nth(1).inner_text()
+    assert region in legend and f"{score:.4f}" in legend, legend
+    assert f"success {point['success_rate'] * 100:.1f} %" in legend and f"round trip {point['round_trip_score']:.4f}" in legend, legend
+    shot(page, "orchestrator-score-history-desktop")
+
+
+def test_the_score_chart_of_an_empty_window_says_so(page, base):
+    open_orchestrator(page, base, window="custom", since="978307200", until="978393600")
+    wait_view(page, ("empty", "ready"))
+    page.wait_for_selector("#chart-score[data-state='empty']")
+    src, query = source_query(page, "#chart-score")
+    assert query["interval"] == "1h"
+    assert api(src) == (200, {})
+    assert "No tests in this window" in page.inner_text("#chart-score")
+
+
+def test_the_score_chart_shows_the_routes_refusal(page, base):
+    # The page's request goes to the route with an interval it refuses: its real 400.
+    refused = []
+
+    def bad_interval(route):
+        url = re.sub(r"interval=[^&]*", "interval=7h", route.request.url)
+        refused.append(url)
+        route.continue_(url=url)
+
+    page.route("**/api/score_history*", bad_interval)
+    open_orchestrator(page, base)
+    wait_view(page)
+    page.wait_for_selector("#chart-score[data-state]", state="attached")
+    assert page.get_attribute("#chart-score", "data-state") == "error", page.inner_text("#chart-score")
+    assert refused
+    status, body = api(refused[-1][len(base):])
+    assert status == 400 and "invalid interval" in body["error"], (status, body)
+    assert page.get_attribute("#chart-score .message", "data-status") == "400"
+    assert body["error"] in page.inner_text("#chart-score")
+    # The rest of the page stands.
+    page.wait_for_selector("#chart-rtt[data-drawn='true']")
+    page.locator("#history-h").scroll_into_view_if_needed()
+    shot(page, "orchestrator-score-refused-desktop")
 
 
 def test_the_ai_testers_orchestrator_lists_its_error(page, base):
