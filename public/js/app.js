@@ -231,7 +231,7 @@ async function showLeaderboard(signal, regionsReady) {
     regionNames,
     linkTo: (o) => linkTo({ o, q: '' }),
     onSort: (key) => {
-      const dir = state.sort === key ? (state.dir === 'asc' ? 'desc' : 'asc') : key === 'orchestrator' || key === 'region' ? 'asc' : 'desc';
+      const dir = state.sort === key ? (state.dir === 'asc' ? 'desc' : 'asc') : key === 'orchestrator' ? 'asc' : 'desc';
       // Keyboard users stay on the header they pressed.
       navigate({ sort: key, dir }).then(() => view.querySelector(`th button[data-key="${key}"]`)?.focus());
     },

@@ -1,30 +1,50 @@
 // The leaderboard: /api/aggregated_stats for the job type, region and window, one row per
-// orchestrator and region, sortable by any column and searchable by address.
+// orchestrator ranked by the mean of its regions' scores (the Explorer's "global" score),
+// each expanding to its per-region scores; sortable by any column and searchable by address.
 import { escapeHtml, fixed4, percent, count } from './format.js';
 
 const COLUMNS = [
   { key: 'orchestrator', label: 'Orchestrator', numeric: false },
-  { key: 'region', label: 'Region', numeric: false },
+  { key: 'regions', label: 'Regions', numeric: true, fmt: count },
   { key: 'score', label: 'Score', numeric: true, fmt: fixed4 },
   { key: 'success_rate', label: 'Success rate', numeric: true, fmt: percent },
   { key: 'round_trip_score', label: 'Round-trip score', numeric: true, fmt: fixed4 },
 ];
+const KEYS = ['score', 'success_rate', 'round_trip_score'];
 
-/** The API's answer as rows: {orchestrator, region, score, success_rate, round_trip_score}. */
+// Expanded orchestrators, kept while the page lives (sorting and searching re-render).
+const expanded = new Set();
+
+/** The mean of the numbers of `values` (in their order), null when there is none. */
+function mean(values) {
+  const numbers = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
+  if (numbers.length === 0) return null;
+  let sum = 0;
+  for (const v of numbers) sum += v;
+  return sum / numbers.length;
+}
+
+/**
+ * The API's answer as rows, one per orchestrator: {orchestrator, regions (count), score,
+ * success_rate, round_trip_score (each the mean over its regions, in the answer's order),
+ * perRegion: [{region, score, success_rate, round_trip_score}]}.
+ */
 export function toRows(stats) {
   const rows = [];
   for (const [orchestrator, regions] of Object.entries(stats)) {
-    for (const [region, v] of Object.entries(regions || {})) {
-      rows.push({ orchestrator, region, score: v.score, success_rate: v.success_rate, round_trip_score: v.round_trip_score });
-    }
+    const perRegion = Object.entries(regions || {}).map(([region, v]) => ({ region, score: v.score, success_rate: v.success_rate, round_trip_score: v.round_trip_score }));
+    if (perRegion.length === 0) continue;
+    const row = { orchestrator, regions: perRegion.length, perRegion };
+    for (const key of KEYS) row[key] = mean(perRegion.map((r) => r[key]));
+    rows.push(row);
   }
   return rows;
 }
 
 export function sortRows(rows, key, dir) {
   const sign = dir === 'asc' ? 1 : -1;
-  const cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-  return rows.slice().sort((a, b) => sign * cmp(a[key], b[key]) || cmp(a.orchestrator, b.orchestrator) || cmp(a.region, b.region));
+  const cmp = (a, b) => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1);
+  return rows.slice().sort((a, b) => sign * cmp(a[key], b[key]) || cmp(a.orchestrator, b.orchestrator));
 }
 
 /**
@@ -35,7 +55,10 @@ export function renderLeaderboard(view, ctx) {
   const { state, rows, source, heading, regionNames, onSort, onSearch, linkTo } = ctx;
   const q = state.q.toLowerCase();
   const shown = sortRows(q ? rows.filter((r) => r.orchestrator.includes(q)) : rows, state.sort, state.dir);
-  const orchestrators = new Set(rows.map((r) => r.orchestrator)).size;
+  const regionCount = new Set(rows.flatMap((r) => r.perRegion.map((p) => p.region))).size;
+  const basis = state.region
+    ? `Scores in ${escapeHtml(state.region)} only.`
+    : 'Each orchestrator’s numbers are the mean over its regions (the Explorer’s “global” score); expand a row for its regions.';
 
   view.innerHTML = `
     <h1 id="view-title">${escapeHtml(heading)}</h1>
@@ -46,9 +69,10 @@ export function renderLeaderboard(view, ctx) {
       </label>
       <p id="summary" class="summary" aria-live="polite"></p>
     </div>
+    <p class="muted hint">${basis}</p>
     <div class="table-wrap" tabindex="0" role="region" aria-labelledby="view-title">
       <table id="leaderboard" data-source="${escapeHtml(source)}">
-        <thead><tr>${COLUMNS.map((c) => header(c, state)).join('')}</tr></thead>
+        <thead><tr><th scope="col" class="rank">#</th>${COLUMNS.map((c) => header(c, state)).join('')}</tr></thead>
         <tbody></tbody>
       </table>
     </div>`;
@@ -56,18 +80,30 @@ export function renderLeaderboard(view, ctx) {
   const tbody = view.querySelector('tbody');
   const summary = view.querySelector('#summary');
   const fill = (list) => {
-    tbody.innerHTML = list.map((r) => row(r, regionNames, linkTo)).join('');
+    tbody.innerHTML = list.map((r, i) => row(r, i + 1, regionNames, linkTo)).join('');
     summary.textContent =
       list.length === rows.length
-        ? `${count(orchestrators)} orchestrators, ${count(rows.length)} rows`
-        : `${count(list.length)} of ${count(rows.length)} rows match “${state.q}”`;
+        ? `${count(rows.length)} orchestrators in ${count(regionCount)} regions`
+        : `${count(list.length)} of ${count(rows.length)} orchestrators match “${state.q}”`;
     if (list.length === 0) {
-      tbody.innerHTML = `<tr><td colspan="${COLUMNS.length}" class="empty">No orchestrator address contains “${escapeHtml(state.q)}”.</td></tr>`;
+      tbody.innerHTML = `<tr><td colspan="${COLUMNS.length + 1}" class="empty">No orchestrator address contains “${escapeHtml(state.q)}”.</td></tr>`;
     }
   };
   fill(shown);
 
   view.querySelectorAll('th button').forEach((b) => b.addEventListener('click', () => onSort(b.dataset.key)));
+  tbody.addEventListener('click', (e) => {
+    const button = e.target.closest('button.expand');
+    if (!button) return;
+    const o = button.dataset.orchestrator;
+    const open = button.getAttribute('aria-expanded') !== 'true';
+    if (open) expanded.add(o);
+    else expanded.delete(o);
+    button.setAttribute('aria-expanded', String(open));
+    tbody.querySelectorAll('tr.region-row').forEach((tr) => {
+      if (tr.dataset.orchestrator === o) tr.hidden = !open;
+    });
+  });
   const search = view.querySelector('#search');
   search.addEventListener('input', () => {
     const value = search.value.trim().toLowerCase();
@@ -84,13 +120,28 @@ function header(c, state) {
     <button type="button" data-key="${c.key}" title="Sort by ${c.label.toLowerCase()}">${c.label}<span class="arrow" aria-hidden="true">${arrow}</span></button></th>`;
 }
 
-function row(r, regionNames, linkTo) {
-  const name = regionNames.get(r.region);
-  return `<tr data-orchestrator="${escapeHtml(r.orchestrator)}" data-region="${escapeHtml(r.region)}">
+function cells(r) {
+  return COLUMNS.filter((c) => c.numeric && c.key !== 'regions')
+    .map((c) => `<td class="num" data-key="${c.key}" data-value="${r[c.key]}">${c.fmt(r[c.key])}</td>`)
+    .join('');
+}
+
+function row(r, rank, regionNames, linkTo) {
+  const open = expanded.has(r.orchestrator);
+  const perRegion = r.perRegion
+    .slice()
+    .sort((a, b) => (a.region < b.region ? -1 : 1))
+    .map(
+      (p) => `<tr class="region-row" data-orchestrator="${escapeHtml(r.orchestrator)}" data-region="${escapeHtml(p.region)}"${open ? '' : ' hidden'}>
+    <td></td><td class="region" title="${escapeHtml(regionNames.get(p.region) || p.region)}">${escapeHtml(p.region)} <span class="muted">${escapeHtml(regionNames.get(p.region) || '')}</span></td><td></td>
+    ${cells(p)}
+  </tr>`,
+    )
+    .join('');
+  return `<tr class="orch-row" data-orchestrator="${escapeHtml(r.orchestrator)}">
+    <td class="num rank">${rank}</td>
     <td class="addr"><a href="${escapeHtml(linkTo(r.orchestrator))}" data-nav>${escapeHtml(r.orchestrator)}</a></td>
-    <td class="region" title="${escapeHtml(name || r.region)}">${escapeHtml(r.region)}</td>
-    ${COLUMNS.filter((c) => c.numeric)
-      .map((c) => `<td class="num" data-key="${c.key}" data-value="${r[c.key]}">${c.fmt(r[c.key])}</td>`)
-      .join('')}
-  </tr>`;
+    <td class="num" data-key="regions" data-value="${r.regions}"><button type="button" class="expand" data-orchestrator="${escapeHtml(r.orchestrator)}" aria-expanded="${open}" title="Show the scores per region"><span class="arrow" aria-hidden="true"></span>${count(r.regions)}</button></td>
+    ${cells(r)}
+  </tr>${perRegion}`;
 }

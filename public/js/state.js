@@ -2,7 +2,7 @@
 // and walked through with back/forward. Unknown or broken values fall back to defaults.
 
 export const WINDOWS = { '1h': 3600, '24h': 86400, '7d': 7 * 86400 };
-export const SORT_KEYS = ['orchestrator', 'region', 'score', 'success_rate', 'round_trip_score'];
+export const SORT_KEYS = ['orchestrator', 'regions', 'score', 'success_rate', 'round_trip_score'];
 
 const DEFAULTS = {
   o: '', // orchestrator page when set

@@ -17,8 +17,13 @@ AI = json.load(open(os.path.join(ROOT, "tests/fixtures/ai-tester.json")))
 SEEDED_ORCHESTRATORS = int(os.environ.get("DASHBOARD_ORCHESTRATORS", "0"))
 KEYS = ("score", "success_rate", "round_trip_score")
 
-ROWS_JS = """() => [...document.querySelectorAll('#leaderboard tbody tr[data-orchestrator]')].map(tr => ({
-  o: tr.dataset.orchestrator, r: tr.dataset.region,
+# The leaderboard's rows, one per orchestrator, and their rows per region (hidden or not).
+ROWS_JS = """() => [...document.querySelectorAll('#leaderboard tbody tr.orch-row')].map(tr => ({
+  o: tr.dataset.orchestrator, n: Number(tr.querySelector('td[data-key=regions]').dataset.value),
+  v: Object.fromEntries([...tr.querySelectorAll('td[data-key]')].map(td => [td.dataset.key, [td.dataset.value, td.textContent]]))
+}))"""
+REGION_ROWS_JS = """() => [...document.querySelectorAll('#leaderboard tbody tr.region-row')].map(tr => ({
+  o: tr.dataset.orchestrator, r: tr.dataset.region, hidden: tr.hidden,
   v: Object.fromEntries([...tr.querySelectorAll('td[data-key]')].map(td => [td.dataset.key, [td.dataset.value, td.textContent]]))
 }))"""
 
@@ -44,36 +49,62 @@ def check_numbers(expected, row):
     for key in KEYS:
         value, text = row["v"][key]
         # The page keeps the API's number whole, and shows it rounded.
-        assert float(value) == expected[key], (row["o"], row["r"], key, value, expected[key])
+        assert float(value) == expected[key], (row["o"], row.get("r"), key, value, expected[key])
         tolerance = 0.0005 if key == "success_rate" else 0.00005
         assert abs(shown_value(key, text) - expected[key]) <= tolerance + 1e-12, (key, text, expected[key])
 
 
+def means(regions):
+    """An orchestrator's numbers on the leaderboard: the mean over its regions, summed in
+    the answer's order as the page does."""
+    out = {}
+    for key in KEYS:
+        total = 0.0
+        for v in regions.values():
+            total += v[key]
+        out[key] = total / len(regions)
+    return out
+
+
 def table_is_api(page):
-    """The table holds exactly the rows and numbers of its API answer; returns both."""
+    """The table holds one row per orchestrator of its API answer, with the mean of its
+    regions' numbers and their count, and under it the rows per region, each the API's
+    numbers; returns the answer and the orchestrators' rows."""
     src, query = source_query(page)
     status, data = api(src)
     assert status == 200, (src, data)
     rows = page.evaluate(ROWS_JS)
+    got = {row["o"]: row for row in rows}
+    assert len(got) == len(rows), "no orchestrator twice"
+    assert set(got) == set(data), (src, len(got), len(data))
+    for o, row in got.items():
+        assert row["n"] == len(data[o]), (o, row["n"], len(data[o]))
+        check_numbers(means(data[o]), row)
+    per_region = page.evaluate(REGION_ROWS_JS)
     expected = {(o, r): v for o, regions in data.items() for r, v in regions.items()}
-    got = {(row["o"], row["r"]): row for row in rows}
-    assert len(got) == len(rows), "no row twice"
-    assert set(got) == set(expected), (src, len(got), len(expected))
+    got = {(row["o"], row["r"]): row for row in per_region}
+    assert len(got) == len(per_region) and set(got) == set(expected)
     for k, row in got.items():
         check_numbers(expected[k], row)
     return src, query, data, rows
 
 
 def order(rows):
-    return [(r["o"], r["r"]) for r in rows]
+    return [r["o"] for r in rows]
+
+
+def region_pairs(page):
+    return [(r["o"], r["r"]) for r in page.evaluate(REGION_ROWS_JS)]
 
 
 def expected_order(data, key, direction):
-    items = [(o, r, v) for o, regions in data.items() for r, v in regions.items()]
-    value = (lambda t: t[0]) if key == "orchestrator" else (lambda t: t[1]) if key == "region" else (lambda t: t[2][key])
-    items.sort(key=lambda t: (t[0], t[1]))
+    """Orchestrators sorted as the page sorts them: by `key` (their means, or their count
+    of regions), ties by address."""
+    items = [(o, len(regions), means(regions)) for o, regions in data.items()]
+    value = (lambda t: t[0]) if key == "orchestrator" else (lambda t: t[1]) if key == "regions" else (lambda t: t[2][key])
+    items.sort(key=lambda t: t[0])
     items.sort(key=value, reverse=direction == "desc")
-    return [(o, r) for o, r, _ in items]
+    return [o for o, _, _ in items]
 
 
 def test_the_leaderboard_shows_the_api_numbers_for_its_parameters(page, base):
@@ -84,11 +115,14 @@ def test_the_leaderboard_shows_the_api_numbers_for_its_parameters(page, base):
     assert abs(float(query["since"]) - (time.time() - 86400)) < 120
     # The seeded orchestrators and the stream tester's fixture.
     assert len(data) == SEEDED_ORCHESTRATORS + 1, len(data)
-    assert (STREAM["orchestrator"], STREAM["region"]) in order(rows)
-    # Sorted by score, best first.
+    assert STREAM["orchestrator"] in order(rows)
+    assert (STREAM["orchestrator"], STREAM["region"]) in region_pairs(page)
+    # Ranked by the mean of the regions' scores, best first; the regions stay folded.
     assert order(rows) == expected_order(data, "score", "desc")
+    assert all(r["hidden"] for r in page.evaluate(REGION_ROWS_JS))
+    regions = {r for v in data.values() for r in v}
     summary = page.inner_text("#summary")
-    assert summary.startswith(f"{len(data)} orchestrators, {len(rows)} rows"), summary
+    assert summary.startswith(f"{len(data)} orchestrators in {len(regions)} regions"), summary
     # The health corner says what /api/health says.
     status, health = api("/api/health")
     assert status == 200
@@ -99,11 +133,34 @@ def test_the_leaderboard_shows_the_api_numbers_for_its_parameters(page, base):
     shot(page, "leaderboard-phone")
 
 
+def test_a_row_expands_to_its_regions_scores(page, base):
+    page.goto(base + "/")
+    wait_view(page)
+    _, _, data, rows = table_is_api(page)
+    first = rows[0]["o"]
+    button = f"#leaderboard tr.orch-row[data-orchestrator='{first}'] button.expand"
+    assert page.get_attribute(button, "aria-expanded") == "false"
+    page.click(button)
+    assert page.get_attribute(button, "aria-expanded") == "true"
+    shown = [r for r in page.evaluate(REGION_ROWS_JS) if not r["hidden"]]
+    assert [r["r"] for r in shown] == sorted(data[first]) and {r["o"] for r in shown} == {first}
+    for r in shown:
+        check_numbers(data[first][r["r"]], r)
+    assert page.is_visible(f"#leaderboard tr.region-row[data-orchestrator='{first}']")
+    shot(page, "leaderboard-expanded-desktop")
+    # Sorting keeps it open; a second click folds it.
+    page.click("th button[data-key='orchestrator']")
+    wait_view(page)
+    assert page.get_attribute(button, "aria-expanded") == "true"
+    page.click(button)
+    assert not [r for r in page.evaluate(REGION_ROWS_JS) if not r["hidden"]]
+
+
 def test_sorting_by_every_column_follows_the_api_numbers(page, base):
     page.goto(base + "/")
     wait_view(page)
     _, _, data, _ = table_is_api(page)
-    for key, first in [("orchestrator", "asc"), ("region", "asc"), ("success_rate", "desc"), ("round_trip_score", "desc"), ("score", "desc")]:
+    for key, first in [("orchestrator", "asc"), ("regions", "desc"), ("success_rate", "desc"), ("round_trip_score", "desc"), ("score", "desc")]:
         page.click(f"th button[data-key='{key}']")
         wait_view(page)
         for direction in (first, "asc" if first == "desc" else "desc"):
@@ -142,9 +199,13 @@ def test_the_region_control_narrows_the_rows_as_the_api_does(page, base):
     wait_view(page)
     src, query, data, rows = table_is_api(page)
     assert query["region"] == STREAM["region"]
-    assert {r["r"] for r in rows} == {STREAM["region"]}
+    # One row per orchestrator with that region's own numbers (the mean of one).
+    assert {r["n"] for r in rows} == {1}
+    for row in rows:
+        check_numbers(data[row["o"]][STREAM["region"]], row)
+    assert {r for _, r in region_pairs(page)} == {STREAM["region"]}
     assert len(rows) < sum(len(v) for v in everything.values())
-    assert (STREAM["orchestrator"], STREAM["region"]) in order(rows)
+    assert (STREAM["orchestrator"], STREAM["region"]) in region_pairs(page)
     assert "region=" + STREAM["region"] in page.url
     # Reload: the same view from the URL alone.
     page.reload()
@@ -165,7 +226,7 @@ def test_the_job_type_control_shows_the_ai_leaderboard_of_a_pipeline_and_model(p
     assert page.eval_on_selector_all("select[name=pipeline] option", "os => os.map(o => o.value)") == ids
     assert (query["pipeline"], query["model"]) == (ids[0], pipelines["pipelines"][0]["models"][0])
     ai_regions = {r["id"] for r in api("/api/regions")[1]["regions"] if r["type"] == "ai"}
-    assert {r["r"] for r in rows} <= ai_regions
+    assert {r for _, r in region_pairs(page)} <= ai_regions
     shot(page, "ai-leaderboard-desktop")
     # Another pipeline: its first model, other rows, still the API's.
     second = pipelines["pipelines"][1]
@@ -181,7 +242,7 @@ def test_the_job_type_control_shows_the_ai_leaderboard_of_a_pipeline_and_model(p
         page.select_option("select[name=model]", AI["model"])
         wait_view(page)
         _, _, data3, rows3 = table_is_api(page)
-        assert (AI["orchestrator"], AI["region"]) in order(rows3)
+        assert (AI["orchestrator"], AI["region"]) in region_pairs(page)
 
 
 def test_the_window_control_and_an_empty_window(page, base):
@@ -214,7 +275,7 @@ def test_search_by_address(page, base):
     page.goto(base + "/")
     wait_view(page)
     page.fill("#search", needle)
-    page.wait_for_function(f"[...document.querySelectorAll('#leaderboard tbody tr[data-orchestrator]')].every(tr => tr.dataset.orchestrator.includes('{needle}'))")
+    page.wait_for_function(f"[...document.querySelectorAll('#leaderboard tbody tr.orch-row')].every(tr => tr.dataset.orchestrator.includes('{needle}'))")
     rows = page.evaluate(ROWS_JS)
     assert rows and {r["o"] for r in rows} == {STREAM["orchestrator"]}
     assert f"q={needle}" in page.url
@@ -226,7 +287,7 @@ def test_an_orchestrator_page_draws_its_charts_and_lists_its_errors(page, base):
     page.goto(base + "/")
     wait_view(page)
     first = page.evaluate(ROWS_JS)[0]["o"]
-    page.click(f"#leaderboard tbody tr[data-orchestrator='{first}'] a")
+    page.click(f"#leaderboard tbody tr.orch-row[data-orchestrator='{first}'] a")
     wait_view(page)
     assert f"o={first}" in page.url
     assert page.inner_text("#view-title") == first
