@@ -1,7 +1,7 @@
 // The dashboard: state from the URL, the controls, and the two views (leaderboard and one
 // orchestrator), each fetched from the service's own /api routes.
 import { getJSON, apiUrl, ApiError } from './api.js';
-import { parseState, stateQuery, windowBounds, windowLabel, jobParams, historyInterval } from './state.js';
+import { parseState, stateQuery, windowBounds, windowLabel, jobParams, historyInterval, previousBounds } from './state.js';
 import { escapeHtml, dateTime } from './format.js';
 import { renderLeaderboard, toRows } from './leaderboard.js';
 // The orchestrator page and its charts (uPlot) load on first use: the leaderboard needs neither.
@@ -209,11 +209,17 @@ async function showLeaderboard(signal, regionsReady) {
   const bounds = windowBounds(state);
   const params = { ...jobParams(state), region: state.region, ...bounds };
   const key = `agg ${state.job} ${state.pipeline} ${state.model} ${state.region} ${state.window} ${state.since} ${state.until}`;
-  const [{ data, source }] = await Promise.all([
-    cached(key, async () => ({ data: await getJSON('aggregated_stats', params, signal), source: apiUrl('aggregated_stats', params) })),
+  // The window of the same length before it, for the change column.
+  const before = previousBounds(state, bounds);
+  const previousParams = before && { ...params, ...before };
+  const [{ data, source, previous }] = await Promise.all([
+    cached(key, async () => {
+      const [now, then] = await Promise.all([getJSON('aggregated_stats', params, signal), previousParams ? getJSON('aggregated_stats', previousParams, signal) : null]);
+      return { data: now, source: apiUrl('aggregated_stats', params), previous: then && { data: then, source: apiUrl('aggregated_stats', previousParams) } };
+    }),
     regionsReady,
   ]);
-  const rows = toRows(data);
+  const rows = toRows(data, previous?.data);
   const title = `${state.job === 'ai' ? 'AI' : 'Transcoding'} leaderboard`;
   if (rows.length === 0) {
     setView(
@@ -227,6 +233,7 @@ async function showLeaderboard(signal, regionsReady) {
     state,
     rows,
     source,
+    previousSource: previous?.source || '',
     heading: `${title}: ${heading(bounds, false)}`,
     regionNames,
     linkTo: (o) => linkTo({ o, q: '' }),

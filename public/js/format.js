@@ -14,6 +14,12 @@ export function percent(x) {
   return typeof x === 'number' && Number.isFinite(x) ? `${(x * 100).toFixed(1)} %` : '–';
 }
 
+/** A change of score: signed, four decimals. */
+export function signed4(x) {
+  if (typeof x !== 'number' || !Number.isFinite(x)) return '–';
+  return `${x > 0 ? '+' : x < 0 ? '−' : '±'}${Math.abs(x).toFixed(4)}`;
+}
+
 export function seconds(x) {
   return typeof x === 'number' && Number.isFinite(x) ? `${x.toFixed(x < 10 ? 2 : 1)} s` : '–';
 }

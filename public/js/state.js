@@ -2,7 +2,7 @@
 // and walked through with back/forward. Unknown or broken values fall back to defaults.
 
 export const WINDOWS = { '1h': 3600, '24h': 86400, '7d': 7 * 86400 };
-export const SORT_KEYS = ['orchestrator', 'regions', 'score', 'success_rate', 'round_trip_score'];
+export const SORT_KEYS = ['orchestrator', 'regions', 'score', 'change', 'success_rate', 'round_trip_score'];
 
 const DEFAULTS = {
   o: '', // orchestrator page when set
@@ -93,4 +93,16 @@ export function historyInterval(bounds, now = Date.now()) {
   if (span <= 2 * 86400) return '1h';
   if (span <= 14 * 86400) return '6h';
   return '1d';
+}
+
+/**
+ * The window of the same length just before this one (`bounds` as windowBounds gives them),
+ * for the leaderboard's change column; null when the window has no start.
+ */
+export function previousBounds(s, bounds, now = Date.now()) {
+  if (bounds.since === '' || bounds.since === undefined) return null;
+  const since = Number(bounds.since);
+  const length = s.window in WINDOWS ? WINDOWS[s.window] : (bounds.until === '' ? Math.floor(now / 1000) : Number(bounds.until)) - since;
+  if (!Number.isFinite(length) || length <= 0) return null;
+  return { since: String(since - length), until: String(since) };
 }

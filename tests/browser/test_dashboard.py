@@ -86,7 +86,55 @@ def table_is_api(page):
     assert len(got) == len(per_region) and set(got) == set(expected)
     for k, row in got.items():
         check_numbers(expected[k], row)
+    changes_are_api(page, query, data)
     return src, query, data, rows
+
+
+def score_change(now, before):
+    return None if before is None else now - before
+
+
+def shown_change(value, text):
+    """The change cell: its number (None: none) after checking the text shows it."""
+    text = text.strip()
+    if value == "":
+        assert text in ("new", "–"), text
+        return None
+    number = float(value)
+    sign = "+" if number > 0 else "−" if number < 0 else "±"
+    assert text == f"{sign}{abs(number):.4f}", (text, number)
+    return number
+
+
+def changes_are_api(page, query, data):
+    """The change column: the mean score (and each region's score) minus the same in the
+    API's answer for the window of the same length just before, fetched here."""
+    prev_src = page.get_attribute("#leaderboard", "data-previous-source")
+    rows = page.evaluate(ROWS_JS)
+    per_region = page.evaluate(REGION_ROWS_JS)
+    if not query.get("since"):
+        assert prev_src == "" and all(r["v"]["change"][0] == "" for r in rows + per_region)
+        return None
+    prev_query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(prev_src).query))
+    since = float(query["since"])
+    if "until" in query:
+        length = float(query["until"]) - since
+    else:
+        window = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(page.url).query)).get("window", "24h")
+        length = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}[window]
+    assert float(prev_query["until"]) == since and float(prev_query["since"]) == since - length, (query, prev_query)
+    assert {k: v for k, v in prev_query.items() if k not in ("since", "until")} == {k: v for k, v in query.items() if k not in ("since", "until")}
+    status, before = api(prev_src)
+    assert status == 200, (prev_src, before)
+    for row in rows:
+        prior = before.get(row["o"])
+        expected = score_change(means(data[row["o"]])["score"], means(prior)["score"] if prior else None)
+        assert shown_change(*row["v"]["change"]) == expected, (row["o"], row["v"]["change"], expected)
+    for row in per_region:
+        prior = (before.get(row["o"]) or {}).get(row["r"])
+        expected = score_change(data[row["o"]][row["r"]]["score"], prior["score"] if prior else None)
+        assert shown_change(*row["v"]["change"]) == expected, (row["o"], row["r"], row["v"]["change"], expected)
+    return before
 
 
 def order(rows):
@@ -154,6 +202,24 @@ def test_a_row_expands_to_its_regions_scores(page, base):
     assert page.get_attribute(button, "aria-expanded") == "true"
     page.click(button)
     assert not [r for r in page.evaluate(REGION_ROWS_JS) if not r["hidden"]]
+
+
+def test_the_change_column_compares_with_the_window_before(page, base):
+    page.goto(base + "/?window=1h")
+    wait_view(page)
+    src, query, data, rows = table_is_api(page)
+    before = changes_are_api(page, query, data)
+    # The seed covers the last 24 hours: the hour before this one has tests.
+    assert before and sum(1 for r in rows if r["v"]["change"][0] != "") >= len(rows) // 2, before
+    # Sorted by change, largest first; those without one last.
+    page.click("th button[data-key='change']")
+    wait_view(page)
+    assert "sort=change" in page.url
+    got = order(page.evaluate(ROWS_JS))
+    changes = {r["o"]: shown_change(*r["v"]["change"]) for r in rows}
+    known = sorted(sorted(o for o in changes if changes[o] is not None), key=lambda o: changes[o], reverse=True)
+    assert got == known + sorted(o for o in changes if changes[o] is None)
+    shot(page, "leaderboard-change-desktop")
 
 
 def test_sorting_by_every_column_follows_the_api_numbers(page, base):
