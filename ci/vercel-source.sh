@@ -19,7 +19,7 @@
 #
 # The directory (LEADERBOARD_VERCEL_SOURCE_DIR, default ~/.cache/leaderboard-vercel-source)
 # is emptied first and kept afterwards: ci/vercel-zigbuild.sh builds the same upload there
-# next, from the same upload. Run with `nice`: a from-scratch release build of every crate.
+# next, from the same upload, and then removes the upload's target/. Run with `nice`: a from-scratch release build of every crate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -90,3 +90,7 @@ report_glibc "$GLIBC_MAX"
 check_static "$WORK/upload" "$WORK/clone/public"
 answer_health
 log "zigbuild check passed for ${commit:0:12} ($((SECONDS - started)) s)"
+# Both builds of the upload (this one and ci/vercel-source.sh's) are checked: their
+# target/ (over a gigabyte) goes, as the next run starts from an empty one anyway.
+log "removing the upload's target/ ($(du -sm "$WORK/upload/target" | cut -f1) MB)"
+rm -rf "$WORK/upload/target"
