@@ -22,7 +22,7 @@ TIMING_JS = """(api) => {
     domContentLoaded: nav ? nav.domContentLoadedEventEnd : null,
     api: res ? res.responseEnd - res.requestStart : null,
     apiBytes: res ? res.encodedBodySize : null,
-    rows: document.querySelectorAll('#leaderboard tbody tr').length,
+    rows: document.querySelectorAll('#leaderboard tbody tr.orch-row').length,
   };
 }"""
 
