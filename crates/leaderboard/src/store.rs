@@ -6,14 +6,15 @@
 //! connections, where a named prepared statement would be missing or already taken.
 
 use crate::db::{Db, DbError};
-use crate::history::Buckets;
+use crate::history::{bucket_of, Buckets};
 use crate::model::Region;
 use crate::query::{JobType, Params};
 use crate::rollup::{Plan, SPANS};
 use crate::stats::Stat;
 use once_cell::sync::Lazy;
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::SimpleQueryMessage;
 
@@ -892,22 +893,28 @@ static HISTORY_EXTENT: Lazy<[String; 2]> = Lazy::new(|| {
     })
 });
 
-/// The sums per (region, orchestrator, interval bucket) of a score_history request: the
-/// rollup rows of the interval's span (floor-divided into the interval), the appended
-/// 600 s rows, and the events not counted yet. The span's compacted rows start at its
-/// first positive bucket: migration V4 files a bucket before 1970 under the span's bucket
-/// 0 (it divides towards zero), so that range is read from the 600 s rows, which are
-/// exact.
+/// The rows a score_history request adds up, `(region, orchestrator, bucket, events, sums of
+/// the three scored fields)`, in the order they are to be added: the rollup rows of the
+/// interval's span, the appended 600 s rows, and the events not counted yet (one row each,
+/// at its time floored to the second). `bucket` is the start of a rollup bucket (or that
+/// second), which [`history_averages`] files under the interval's bucket holding it. The
+/// span's compacted rows start at its first positive bucket: migration V4 files a bucket
+/// before 1970 under the span's bucket 0 (it divides towards zero), so that range is read
+/// from the 600 s rows, which are exact.
+///
+/// Not grouped here: with the interval's own span nearly every row is a group of one, and
+/// PostgreSQL's grouping (a hash or a sort on the orchestrator's text, numeric sums of
+/// `events`) took more than half of the statement's time, which adding them up as they
+/// arrive does not.
 static HISTORY: Lazy<[String; 2]> = Lazy::new(|| {
-    let t = |column: &str| format!("{column} - (({column} % $6) + $6) % $6");
-    let sums = "b.events, b.success_rate, b.round_trip_time, b.seg_duration";
+    let columns = "b.region_id, b.orchestrator::text, b.bucket, b.events, b.success_rate, \
+                   b.round_trip_time, b.seg_duration";
     [false, true].map(|pending| {
         let (with, arm) = if pending {
             (
                 concat!("WITH ", history_pending!()),
                 " UNION ALL \
-                 SELECT e.region_id, e.orchestrator, \
-                        (floor(extract(epoch FROM e.event_time) / $6) * $6)::int8, 1, \
+                 SELECT e.region_id, e.orchestrator::text, floor(extract(epoch FROM e.event_time))::int8, 1, \
                         COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
                         COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
                         COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
@@ -917,55 +924,69 @@ static HISTORY: Lazy<[String; 2]> = Lazy::new(|| {
             ("", "")
         };
         format!(
-            "{with} SELECT p.region_id, p.orchestrator::text, p.t, sum(p.events)::int8, \
-                    sum(p.success_rate) / sum(p.events)::float8, \
-                    sum(p.round_trip_time) / sum(p.events)::float8, \
-                    sum(p.seg_duration) / sum(p.events)::float8 \
-               FROM (SELECT b.region_id, b.orchestrator, {tb} AS t, {sums} FROM event_buckets b \
-                      WHERE b.span = $5 AND b.bucket >= greatest($7, $5::int8) AND b.bucket < $8 {f} \
-                     UNION ALL \
-                     SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_buckets b \
-                      WHERE b.span = 600 AND b.bucket >= $7 AND b.bucket < least($8, $5::int8) {f} \
-                     UNION ALL \
-                     SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_bucket_appends b \
-                      WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
-                    p (region_id, orchestrator, t, events, success_rate, round_trip_time, seg_duration) \
-              GROUP BY p.region_id, p.orchestrator, p.t \
-             HAVING sum(p.events) > 0",
-            tb = t("b.bucket"),
+            "{with} SELECT {columns} FROM event_buckets b \
+                     WHERE b.span = $5 AND b.bucket >= greatest($7, $5::int8) AND b.bucket < $8 {f} \
+                    UNION ALL \
+                    SELECT {columns} FROM event_buckets b \
+                     WHERE b.span = 600 AND b.bucket >= $7 AND b.bucket < least($8, $5::int8) {f} \
+                    UNION ALL \
+                    SELECT {columns} FROM event_bucket_appends b \
+                     WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}",
             f = history_filter!(),
         )
     })
 });
 
-/// The AI median per interval bucket of a score_history request: as
-/// [`median_round_trip`] takes it for the bucket's window (every orchestrator; the
-/// request's region, or every AI region), from `ai_round_trips` and the events not
-/// counted yet.
+/// The earliest instant `date_bin` measures the AI median's buckets from: a Unix day
+/// boundary (so a bucket of any interval starts where Unix time puts it) that every
+/// timestamp PostgreSQL can store lies within 2^63 microseconds of. From `'epoch'`,
+/// `date_bin` fails ("interval out of range") for an event after the year 292,000.
+macro_rules! bin_origin {
+    () => {
+        "timestamptz '2100-01-01 00:00:00+00'"
+    };
+}
+
+/// The round trips each AI median of a score_history request is taken over, `(bucket
+/// start, round trip)`: as [`median_round_trip`] reads them for the bucket's window (every
+/// orchestrator; the request's region, or every AI region), from `ai_round_trips` and the
+/// events not counted yet; [`history_medians`] takes the medians. The buckets are
+/// `date_bin`'s, integer arithmetic on microseconds (the numeric `floor(extract(epoch …)
+/// / $6)` per row cost as much as the sort); a start is a whole number of seconds, which
+/// `date_part`'s float8 carries exactly to the int8.
+///
+/// Not `PERCENTILE_CONT … GROUP BY` here: PostgreSQL sorts the rows by bucket and then
+/// each bucket's again, and with the scan that was the slowest statement of an AI request.
 static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
+    let bucket = |time: &str| {
+        format!(
+            "date_part('epoch', date_bin(make_interval(secs => $6), {time}, {}))::int8",
+            bin_origin!()
+        )
+    };
     [false, true].map(|pending| {
         let (with, arm) = if pending {
             (
                 concat!("WITH ", history_pending!()),
-                " UNION ALL \
-                 SELECT (floor(extract(epoch FROM e.event_time) / $6) * $6)::int8, \
-                        leaderboard_number(e.payload -> 'round_trip_time') \
-                   FROM pending_events e \
-                  WHERE leaderboard_number(e.payload -> 'success_rate') = 1 \
-                    AND leaderboard_number(e.payload -> 'round_trip_time') <> 0",
+                format!(
+                    " UNION ALL \
+                     SELECT {}, leaderboard_number(e.payload -> 'round_trip_time') \
+                       FROM pending_events e \
+                      WHERE leaderboard_number(e.payload -> 'success_rate') = 1 \
+                        AND leaderboard_number(e.payload -> 'round_trip_time') <> 0",
+                    bucket("e.event_time")
+                ),
             )
         } else {
-            ("", "")
+            ("", String::new())
         };
         format!(
-            "{with} SELECT r.t, PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r.round_trip_time) \
-               FROM (SELECT (floor(extract(epoch FROM a.event_time) / $6) * $6)::int8 AS t, \
-                            a.round_trip_time \
-                       FROM ai_round_trips a \
-                      WHERE a.pipeline = $3 AND a.model = $2 \
-                        AND a.event_time >= to_timestamp($9) AND a.event_time < to_timestamp($10) \
-                        AND a.region_id = ANY ($1::int4[]) {arm}) r \
-              GROUP BY r.t"
+            "{with} SELECT {}, a.round_trip_time \
+               FROM ai_round_trips a \
+              WHERE a.pipeline = $3 AND a.model = $2 \
+                AND a.event_time >= to_timestamp($9) AND a.event_time < to_timestamp($10) \
+                AND a.region_id = ANY ($1::int4[]) {arm}",
+            bucket("a.event_time")
         )
     })
 });
@@ -1020,7 +1041,9 @@ pub struct BucketAverages {
 }
 
 /// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region, bucket) of a
-/// score_history request over a [`HistoryScope`], in no particular order.
+/// score_history request over a [`HistoryScope`], in no particular order: the rows of
+/// [`HISTORY`] added up per group as `GROUP BY … HAVING sum(events) > 0` with
+/// `sum(x) / sum(events)::float8` adds them up (see [`HistorySums`]).
 pub async fn history_averages(
     db: &Db,
     params: &Params,
@@ -1028,26 +1051,98 @@ pub async fn history_averages(
     buckets: &Buckets,
 ) -> Result<Vec<BucketAverages>, DbError> {
     let history = History::of(params, scope, buckets);
+    let interval = buckets.interval.seconds();
     let client = db.client().await?;
     let rows = db
         .timed(client.query_typed(history.statement(&HISTORY), &history.values()))
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| BucketAverages {
-            region: row.get(0),
-            orchestrator: row.get(1),
-            t: row.get(2),
-            tests: row.get(3),
-            success_rate: settle_rate(row.get(4)),
-            round_trip_time: settle_seconds(row.get(5)),
-            seg_duration: row.get(6),
-        })
-        .collect())
+    let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::new();
+    for row in &rows {
+        let key = (row.get(0), row.get(1), bucket_of(row.get(2), interval));
+        let (events, success_rate, round_trip_time, seg_duration): (i64, f64, f64, f64) =
+            (row.get(3), row.get(4), row.get(5), row.get(6));
+        match groups.entry(key) {
+            Entry::Vacant(group) => {
+                group.insert(HistorySums {
+                    events: i128::from(events),
+                    success_rate,
+                    round_trip_time,
+                    seg_duration,
+                });
+            }
+            Entry::Occupied(mut group) => {
+                let sums = group.get_mut();
+                sums.events += i128::from(events);
+                sums.success_rate = float8_add(sums.success_rate, success_rate)?;
+                sums.round_trip_time = float8_add(sums.round_trip_time, round_trip_time)?;
+                sums.seg_duration = float8_add(sums.seg_duration, seg_duration)?;
+            }
+        }
+    }
+    let mut averages = Vec::with_capacity(groups.len());
+    for ((region, orchestrator, t), sums) in groups {
+        if sums.events <= 0 {
+            continue;
+        }
+        let tests = i64::try_from(sums.events)
+            .map_err(|_| DbError::Internal("22003: bigint out of range".into()))?;
+        // Exact: a count of events is far below 2^53.
+        let events = tests as f64;
+        averages.push(BucketAverages {
+            region,
+            orchestrator,
+            t,
+            tests,
+            success_rate: settle_rate(float8_div(sums.success_rate, events)?),
+            round_trip_time: settle_seconds(float8_div(sums.round_trip_time, events)?),
+            seg_duration: float8_div(sums.seg_duration, events)?,
+        });
+    }
+    Ok(averages)
 }
 
-/// The AI median per bucket start of a score_history request over a [`HistoryScope`] (see
-/// [`HISTORY_MEDIANS`]); a bucket without successful round trips is absent.
+/// One group's sums while [`history_averages`] adds its rows up, as PostgreSQL's `sum`
+/// does: the float8 sums start from the first row's value and add the others in the
+/// order they arrive (the statement's order, as its grouping added them), so each is
+/// the same double `sum(float8)` gives; the count is exact, as `sum(bigint)` is.
+struct HistorySums {
+    events: i128,
+    success_rate: f64,
+    round_trip_time: f64,
+    seg_duration: f64,
+}
+
+/// PostgreSQL's float8 `+`: an overflow of finite values is its error, not infinity.
+fn float8_add(a: f64, b: f64) -> Result<f64, DbError> {
+    let sum = a + b;
+    if sum.is_infinite() && a.is_finite() && b.is_finite() {
+        return Err(DbError::Internal(
+            "22003: value out of range: overflow".into(),
+        ));
+    }
+    Ok(sum)
+}
+
+/// PostgreSQL's float8 `/` by a positive count: an overflow or an underflow to zero is
+/// its error.
+fn float8_div(a: f64, b: f64) -> Result<f64, DbError> {
+    let quotient = a / b;
+    if quotient.is_infinite() && a.is_finite() {
+        return Err(DbError::Internal(
+            "22003: value out of range: overflow".into(),
+        ));
+    }
+    if quotient == 0.0 && a != 0.0 && b.is_finite() {
+        return Err(DbError::Internal(
+            "22003: value out of range: underflow".into(),
+        ));
+    }
+    Ok(quotient)
+}
+
+/// The AI median per bucket start of a score_history request over a [`HistoryScope`]: of
+/// each bucket's round trips ([`HISTORY_MEDIANS`]), [`percentile_cont_half`]; a bucket
+/// without successful round trips is absent.
 pub async fn history_medians(
     db: &Db,
     params: &Params,
@@ -1059,10 +1154,32 @@ pub async fn history_medians(
     let rows = db
         .timed(client.query_typed(history.statement(&HISTORY_MEDIANS), &history.values()))
         .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| Some((row.get(0), row.get::<_, Option<f64>>(1)?)))
+    let mut round_trips: HashMap<i64, Vec<f64>> = HashMap::new();
+    for row in &rows {
+        // The aggregate skips NULLs; none are selected, but it costs nothing to agree.
+        if let Some(round_trip) = row.get::<_, Option<f64>>(1) {
+            round_trips.entry(row.get(0)).or_default().push(round_trip);
+        }
+    }
+    Ok(round_trips
+        .into_iter()
+        .map(|(t, mut values)| (t, percentile_cont_half(&mut values)))
         .collect())
+}
+
+/// `PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x)` of non-empty `values` as PostgreSQL
+/// 15 computes it: the value at position `0.5 × (n − 1)` of the sorted values, between the
+/// two around it `lo + 0.5 × (hi − lo)`. The round trips are finite and not zero (the
+/// median's filter), where `total_cmp` orders as PostgreSQL's float8 comparison does.
+fn percentile_cont_half(values: &mut [f64]) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    let position = 0.5 * (values.len() - 1) as f64;
+    let (first, second) = (position.floor() as usize, position.ceil() as usize);
+    let lo = values[first];
+    if first == second {
+        return lo;
+    }
+    lo + (position - first as f64) * (values[second] - lo)
 }
 
 #[cfg(test)]
