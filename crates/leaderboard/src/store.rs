@@ -781,6 +781,8 @@ pub async fn history_regions(
 struct History<'a> {
     /// Whether to read the events the backfill has not counted ([`history_regions`]).
     pending: bool,
+    /// Whether to find the rollup rows bucket by bucket ([`LISTED_BUCKETS`]).
+    listed: bool,
     regions: &'a [i32],
     model: &'a str,
     pipeline: &'a str,
@@ -797,8 +799,12 @@ impl<'a> History<'a> {
     fn of(params: &'a Params, scope: &'a HistoryScope, buckets: &Buckets) -> History<'a> {
         let (lo, hi) = buckets.bounds();
         let (lo_seconds, hi_seconds) = buckets.seconds();
+        // The largest list is of the finest span read, an hour.
+        let listed = params.region.is_some()
+            && matches!((buckets.lo, buckets.hi), (Some(lo), Some(hi)) if (hi - lo) / 3600 <= LISTED_BUCKETS);
         History {
             pending: scope.pending,
+            listed,
             regions: &scope.regions,
             model: params.model.as_deref().unwrap_or(""),
             pipeline: params.pipeline.as_deref().unwrap_or(""),
@@ -815,6 +821,12 @@ impl<'a> History<'a> {
     /// `statements[1]` while the backfill is under way, else `statements[0]`.
     fn statement<'s>(&self, statements: &'s [String; 2]) -> &'s str {
         &statements[usize::from(self.pending)]
+    }
+
+    /// Of a statement over the rollups, the variant that lists the buckets when
+    /// [`History::listed`] (`statements[1]`), else the one that reads their range.
+    fn rollup_statement<'s>(&self, statements: &'s [[String; 2]; 2]) -> &'s str {
+        self.statement(&statements[usize::from(self.listed)])
     }
 
     fn values(&self) -> [Param<'_>; 10] {
@@ -854,6 +866,26 @@ macro_rules! history_pending {
     };
 }
 
+/// The most buckets of a span a one-region request lists ([`history_buckets`]); a longer
+/// window, or an open one, reads the range.
+const LISTED_BUCKETS: i64 = 10_000;
+
+/// The condition on `b.bucket` of a span's compacted rows, `span`-wide buckets starting in
+/// `[lo, hi)` (SQL expressions of multiples of `span`): a range, or with `listed` the list
+/// of those starts. Every compacted bucket is a multiple of its span (the writers file a
+/// 600 s bucket under `bucket / span * span`), so both select the same rows. The primary
+/// key leads with `(span, model, pipeline, bucket, region_id, …)`: over a range it reads
+/// every region's rows to keep one region's, where a list of buckets is one short probe
+/// per bucket (the 6 h count of all orchestrators of one region read 127,000 index
+/// entries for 5,800).
+fn history_buckets(span: &str, lo: &str, hi: &str, listed: bool) -> String {
+    if listed {
+        format!("b.bucket = ANY (ARRAY(SELECT generate_series({lo}, {hi} - 1, {span})))")
+    } else {
+        format!("b.bucket >= {lo} AND b.bucket < {hi}")
+    }
+}
+
 /// The group filter on a rollup table `b`.
 macro_rules! history_filter {
     () => {
@@ -866,30 +898,33 @@ macro_rules! history_filter {
 /// and the first and last bucket start of that data (of any span): the input of
 /// [`Buckets::most_points`]. Read from the 6 h buckets (a sixth of the hourly rows), the
 /// appended rows and the events not counted yet.
-static HISTORY_EXTENT: Lazy<[String; 2]> = Lazy::new(|| {
-    [false, true].map(|pending| {
-        let (with, arm) = if pending {
-            (
-                concat!(history_pending!(), ", "),
-                " UNION ALL \
-                 SELECT e.region_id, e.orchestrator, floor(extract(epoch FROM e.event_time))::int8 \
-                   FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+static HISTORY_EXTENT: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
+    [false, true].map(|listed| {
+        [false, true].map(|pending| {
+            let (with, arm) = if pending {
+                (
+                    concat!(history_pending!(), ", "),
+                    " UNION ALL \
+                     SELECT e.region_id, e.orchestrator, floor(extract(epoch FROM e.event_time))::int8 \
+                       FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+                )
+            } else {
+                ("", "")
+            };
+            format!(
+                "WITH {with} g AS (\
+                   SELECT b.region_id, b.orchestrator, b.bucket FROM event_buckets b \
+                    WHERE b.span = 21600 AND {buckets} {f} \
+                   UNION ALL \
+                   SELECT b.region_id, b.orchestrator, b.bucket FROM event_bucket_appends b \
+                    WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
+                 SELECT count(*), min(x.first), max(x.last) \
+                   FROM (SELECT min(g.bucket) AS first, max(g.bucket) AS last FROM g \
+                          GROUP BY g.region_id, g.orchestrator) x",
+                buckets = history_buckets("21600", "$7 - (($7 % 21600) + 21600) % 21600", "$8", listed),
+                f = history_filter!(),
             )
-        } else {
-            ("", "")
-        };
-        format!(
-            "WITH {with} g AS (\
-               SELECT b.region_id, b.orchestrator, b.bucket FROM event_buckets b \
-                WHERE b.span = 21600 AND b.bucket >= $7 - (($7 % 21600) + 21600) % 21600 AND b.bucket < $8 {f} \
-               UNION ALL \
-               SELECT b.region_id, b.orchestrator, b.bucket FROM event_bucket_appends b \
-                WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
-             SELECT count(*), min(x.first), max(x.last) \
-               FROM (SELECT min(g.bucket) AS first, max(g.bucket) AS last FROM g \
-                      GROUP BY g.region_id, g.orchestrator) x",
-            f = history_filter!(),
-        )
+        })
     })
 });
 
@@ -906,34 +941,37 @@ static HISTORY_EXTENT: Lazy<[String; 2]> = Lazy::new(|| {
 /// PostgreSQL's grouping (a hash or a sort on the orchestrator's text, numeric sums of
 /// `events`) took more than half of the statement's time, which adding them up as they
 /// arrive does not.
-static HISTORY: Lazy<[String; 2]> = Lazy::new(|| {
+static HISTORY: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
     let columns = "b.region_id, b.orchestrator::text, b.bucket, b.events, b.success_rate, \
                    b.round_trip_time, b.seg_duration";
-    [false, true].map(|pending| {
-        let (with, arm) = if pending {
-            (
-                concat!("WITH ", history_pending!()),
-                " UNION ALL \
-                 SELECT e.region_id, e.orchestrator::text, floor(extract(epoch FROM e.event_time))::int8, 1, \
-                        COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
-                        COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
-                        COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
-                   FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+    [false, true].map(|listed| {
+        [false, true].map(|pending| {
+            let (with, arm) = if pending {
+                (
+                    concat!("WITH ", history_pending!()),
+                    " UNION ALL \
+                     SELECT e.region_id, e.orchestrator::text, floor(extract(epoch FROM e.event_time))::int8, 1, \
+                            COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
+                            COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
+                            COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
+                       FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+                )
+            } else {
+                ("", "")
+            };
+            format!(
+                "{with} SELECT {columns} FROM event_buckets b \
+                         WHERE b.span = $5 AND {buckets} {f} \
+                        UNION ALL \
+                        SELECT {columns} FROM event_buckets b \
+                         WHERE b.span = 600 AND b.bucket >= $7 AND b.bucket < least($8, $5::int8) {f} \
+                        UNION ALL \
+                        SELECT {columns} FROM event_bucket_appends b \
+                         WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}",
+                buckets = history_buckets("$5::int8", "greatest($7, $5::int8)", "$8", listed),
+                f = history_filter!(),
             )
-        } else {
-            ("", "")
-        };
-        format!(
-            "{with} SELECT {columns} FROM event_buckets b \
-                     WHERE b.span = $5 AND b.bucket >= greatest($7, $5::int8) AND b.bucket < $8 {f} \
-                    UNION ALL \
-                    SELECT {columns} FROM event_buckets b \
-                     WHERE b.span = 600 AND b.bucket >= $7 AND b.bucket < least($8, $5::int8) {f} \
-                    UNION ALL \
-                    SELECT {columns} FROM event_bucket_appends b \
-                     WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}",
-            f = history_filter!(),
-        )
+        })
     })
 });
 
@@ -947,20 +985,17 @@ macro_rules! bin_origin {
     };
 }
 
-/// The round trips each AI median of a score_history request is taken over, `(bucket
-/// start, round trip)`: as [`median_round_trip`] reads them for the bucket's window (every
-/// orchestrator; the request's region, or every AI region), from `ai_round_trips` and the
-/// events not counted yet; [`history_medians`] takes the medians. The buckets are
-/// `date_bin`'s, integer arithmetic on microseconds (the numeric `floor(extract(epoch …)
-/// / $6)` per row cost as much as the sort); a start is a whole number of seconds, which
-/// `date_part`'s float8 carries exactly to the int8.
-///
-/// Not `PERCENTILE_CONT … GROUP BY` here: PostgreSQL sorts the rows by bucket and then
-/// each bucket's again, and with the scan that was the slowest statement of an AI request.
+/// The AI median per interval bucket of a score_history request: as
+/// [`median_round_trip`] takes it for the bucket's window (every orchestrator; the
+/// request's region, or every AI region), from `ai_round_trips` and the events not
+/// counted yet. The buckets are `date_bin`'s, integer arithmetic on microseconds: the
+/// numeric `floor(extract(epoch …) / $6)` per row it replaces cost about as much as the
+/// sort. (Taking the medians in Rust instead was slower: sending every round trip cost
+/// more than PostgreSQL's sorts.)
 static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
     let bucket = |time: &str| {
         format!(
-            "date_part('epoch', date_bin(make_interval(secs => $6), {time}, {}))::int8",
+            "date_bin(make_interval(secs => $6), {time}, {})",
             bin_origin!()
         )
     };
@@ -981,11 +1016,14 @@ static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
             ("", String::new())
         };
         format!(
-            "{with} SELECT {}, a.round_trip_time \
-               FROM ai_round_trips a \
-              WHERE a.pipeline = $3 AND a.model = $2 \
-                AND a.event_time >= to_timestamp($9) AND a.event_time < to_timestamp($10) \
-                AND a.region_id = ANY ($1::int4[]) {arm}",
+            "{with} SELECT extract(epoch FROM r.t)::int8, \
+                    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r.round_trip_time) \
+               FROM (SELECT {} AS t, a.round_trip_time \
+                       FROM ai_round_trips a \
+                      WHERE a.pipeline = $3 AND a.model = $2 \
+                        AND a.event_time >= to_timestamp($9) AND a.event_time < to_timestamp($10) \
+                        AND a.region_id = ANY ($1::int4[]) {arm}) r \
+              GROUP BY r.t",
             bucket("a.event_time")
         )
     })
@@ -1011,7 +1049,7 @@ pub async fn history_extent(
     let history = History::of(params, scope, buckets);
     let client = db.client().await?;
     let row = db
-        .timed(client.query_typed_one(history.statement(&HISTORY_EXTENT), &history.values()))
+        .timed(client.query_typed_one(history.rollup_statement(&HISTORY_EXTENT), &history.values()))
         .await?;
     let groups: i64 = row.get(0);
     Ok(match (row.get(1), row.get(2)) {
@@ -1054,7 +1092,7 @@ pub async fn history_averages(
     let interval = buckets.interval.seconds();
     let client = db.client().await?;
     let rows = db
-        .timed(client.query_typed(history.statement(&HISTORY), &history.values()))
+        .timed(client.query_typed(history.rollup_statement(&HISTORY), &history.values()))
         .await?;
     let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::new();
     for row in &rows {
@@ -1140,9 +1178,8 @@ fn float8_div(a: f64, b: f64) -> Result<f64, DbError> {
     Ok(quotient)
 }
 
-/// The AI median per bucket start of a score_history request over a [`HistoryScope`]: of
-/// each bucket's round trips ([`HISTORY_MEDIANS`]), [`percentile_cont_half`]; a bucket
-/// without successful round trips is absent.
+/// The AI median per bucket start of a score_history request over a [`HistoryScope`] (see
+/// [`HISTORY_MEDIANS`]); a bucket without successful round trips is absent.
 pub async fn history_medians(
     db: &Db,
     params: &Params,
@@ -1154,32 +1191,10 @@ pub async fn history_medians(
     let rows = db
         .timed(client.query_typed(history.statement(&HISTORY_MEDIANS), &history.values()))
         .await?;
-    let mut round_trips: HashMap<i64, Vec<f64>> = HashMap::new();
-    for row in &rows {
-        // The aggregate skips NULLs; none are selected, but it costs nothing to agree.
-        if let Some(round_trip) = row.get::<_, Option<f64>>(1) {
-            round_trips.entry(row.get(0)).or_default().push(round_trip);
-        }
-    }
-    Ok(round_trips
-        .into_iter()
-        .map(|(t, mut values)| (t, percentile_cont_half(&mut values)))
+    Ok(rows
+        .iter()
+        .filter_map(|row| Some((row.get(0), row.get::<_, Option<f64>>(1)?)))
         .collect())
-}
-
-/// `PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x)` of non-empty `values` as PostgreSQL
-/// 15 computes it: the value at position `0.5 × (n − 1)` of the sorted values, between the
-/// two around it `lo + 0.5 × (hi − lo)`. The round trips are finite and not zero (the
-/// median's filter), where `total_cmp` orders as PostgreSQL's float8 comparison does.
-fn percentile_cont_half(values: &mut [f64]) -> f64 {
-    values.sort_unstable_by(f64::total_cmp);
-    let position = 0.5 * (values.len() - 1) as f64;
-    let (first, second) = (position.floor() as usize, position.ceil() as usize);
-    let lo = values[first];
-    if first == second {
-        return lo;
-    }
-    lo + (position - first as f64) * (values[second] - lo)
 }
 
 #[cfg(test)]
