@@ -1079,9 +1079,10 @@ pub struct BucketAverages {
 }
 
 /// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region, bucket) of a
-/// score_history request over a [`HistoryScope`], in no particular order: the rows of
-/// [`HISTORY`] added up per group as `GROUP BY … HAVING sum(events) > 0` with
-/// `sum(x) / sum(events)::float8` adds them up (see [`HistorySums`]).
+/// score_history request over a [`HistoryScope`], sorted by orchestrator, region key and
+/// bucket (so the route makes each series in one go, without looking every point's series
+/// up): the rows of [`HISTORY`] added up per group as `GROUP BY … HAVING sum(events) > 0`
+/// with `sum(x) / sum(events)::float8` adds them up (see [`HistorySums`]).
 pub async fn history_averages(
     db: &Db,
     params: &Params,
@@ -1094,7 +1095,7 @@ pub async fn history_averages(
     let rows = db
         .timed(client.query_typed(history.rollup_statement(&HISTORY), &history.values()))
         .await?;
-    let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::new();
+    let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::with_capacity(rows.len());
     for row in &rows {
         let key = (row.get(0), row.get(1), bucket_of(row.get(2), interval));
         let (events, success_rate, round_trip_time, seg_duration): (i64, f64, f64, f64) =
@@ -1136,6 +1137,9 @@ pub async fn history_averages(
             seg_duration: float8_div(sums.seg_duration, events)?,
         });
     }
+    averages.sort_unstable_by(|a, b| {
+        (&a.orchestrator, a.region, a.t).cmp(&(&b.orchestrator, b.region, b.t))
+    });
     Ok(averages)
 }
 
