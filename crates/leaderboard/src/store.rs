@@ -1203,7 +1203,7 @@ pub async fn history_medians(
 
 #[cfg(test)]
 mod tests {
-    use super::{settle_rate, settle_seconds};
+    use super::{float8_add, float8_div, settle_rate, settle_seconds};
 
     #[test]
     fn rollup_rounding_is_snapped_back_into_the_unit_range_and_real_values_stay() {
@@ -1215,5 +1215,15 @@ mod tests {
         assert_eq!(settle_rate(0.75), 0.75);
         assert_eq!(settle_rate(1.5), 1.5);
         assert_eq!(settle_rate(-0.5), -0.5);
+    }
+
+    #[test]
+    fn the_history_sums_fail_where_postgresql_float8_arithmetic_does() {
+        assert_eq!(float8_add(0.5, 0.25).unwrap(), 0.75);
+        assert!(float8_add(f64::MAX, f64::MAX).is_err());
+        assert_eq!(float8_div(1.5, 3.0).unwrap(), 0.5);
+        assert_eq!(float8_div(0.0, 3.0).unwrap(), 0.0);
+        assert!(float8_div(f64::MIN_POSITIVE * f64::EPSILON, 4.0).is_err());
+        assert!(float8_div(f64::MAX, 0.5).is_err());
     }
 }
