@@ -801,7 +801,10 @@ impl<'a> History<'a> {
         let (lo_seconds, hi_seconds) = buckets.seconds();
         // The largest list is of the finest span read, an hour.
         let listed = params.region.is_some()
-            && matches!((buckets.lo, buckets.hi), (Some(lo), Some(hi)) if (hi - lo) / 3600 <= LISTED_BUCKETS);
+            && buckets
+                .lo
+                .zip(buckets.hi)
+                .is_some_and(|(lo, hi)| (hi - lo) / 3600 <= LISTED_BUCKETS);
         History {
             pending: scope.pending,
             listed,
@@ -1145,8 +1148,11 @@ pub async fn history_averages(
 
 /// One group's sums while [`history_averages`] adds its rows up, as PostgreSQL's `sum`
 /// does: the float8 sums start from the first row's value and add the others in the
-/// order they arrive (the statement's order, as its grouping added them), so each is
-/// the same double `sum(float8)` gives; the count is exact, as `sum(bigint)` is.
+/// order the statement returns them (a span's rows in bucket order), so each is the
+/// double `sum(float8)` gives over the rows in that order; the count is exact, as
+/// `sum(bigint)` is. Where a point has several rows (`1d`: four 6 h rows) PostgreSQL's
+/// grouping added them in whatever order its sort left them, so such a point can differ
+/// from what it answered before in the last bit.
 struct HistorySums {
     events: i128,
     success_rate: f64,
