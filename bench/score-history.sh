@@ -9,6 +9,10 @@
 #
 #   bench/score-history.sh
 #   EVENTS_PER_DAY=200000 EVENTS_PER_DAY_LONG=50000 bench/score-history.sh   # smaller
+#
+# BASELINE_BIN=path (another build of the local server, e.g. of an earlier commit) also
+# times that build on the same database in the same run, each request of it right before
+# ours, for a before/after measured under the same conditions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +28,35 @@ WORK=""
 
 p50() { sort -g | awk '{v[NR]=$1*1000} END {printf "%.1f", v[int((NR+1)/2)]}'; }
 
-ours() { # path → p50 ms over HTTP
-  curl -sf -o /dev/null "localhost:$PORT$1" || { echo "GET $1 failed: $(curl -s "localhost:$PORT$1")" >&2; exit 1; }
-  for _ in $(seq $RUNS); do curl -s -o /dev/null -w '%{time_total}\n' "localhost:$PORT$1"; done | p50
+ours() { # path [port] → p50 ms over HTTP
+  local port=${2:-$PORT}
+  curl -sf -o /dev/null "localhost:$port$1" || { echo "GET $1 failed: $(curl -s "localhost:$port$1")" >&2; exit 1; }
+  for _ in $(seq $RUNS); do curl -s -o /dev/null -w '%{time_total}\n' "localhost:$port$1"; done | p50
 }
+
+# The baseline build (BASELINE_BIN) as a second server on the database of the first.
+BASE_PID=""
+BASE_PORT=""
+start_baseline() {
+  [ -n "${BASELINE_BIN:-}" ] || return 0
+  BASE_PORT=$(free_port)
+  env POSTGRES="$URL" PORT="$BASE_PORT" LOG_LEVEL=warn SECRET=bench \
+    "$BASELINE_BIN" >"$WORK/base.out" 2>"$WORK/base.err" &
+  BASE_PID=$!
+  local deadline=$((SECONDS + 60))
+  until curl -sf -o /dev/null "localhost:$BASE_PORT/api/health"; do
+    [ $SECONDS -lt $deadline ] || { cat "$WORK/base.err"; echo "baseline not healthy" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+stop_baseline() {
+  if [ -n "$BASE_PID" ]; then
+    kill -TERM "$BASE_PID" 2>/dev/null || true
+    wait "$BASE_PID" 2>/dev/null || true
+    BASE_PID=""
+  fi
+}
+trap 'stop_baseline; cleanup' EXIT
 
 sql_ms() { # sql → median of 3 runs, ms, as psql reports it
   for _ in 1 2 3; do psql "$URL" -qAt -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'; done | sort -g | sed -n 2p
@@ -39,11 +68,19 @@ points() { # path → number of points in the answer
 
 ROWS=()
 row() { # case path sql
-  local ms sql n
+  local ms sql n base=""
+  if [ -n "$BASE_PORT" ]; then
+    [ "$(curl -s "localhost:$BASE_PORT$2")" = "$(curl -s "localhost:$PORT$2")" ] || echo "note: the baseline answers $2 differently" >&2
+    base=$(ours "$2" "$BASE_PORT")
+  fi
   ms=$(ours "$2")
   sql=$(sql_ms "$3")
   n=$(points "$2")
-  ROWS+=("$(printf "| %s | %s | %s | %s | %.0fx |" "$1" "$n" "$ms" "$sql" "$(echo "$sql / $ms" | bc -l)")")
+  if [ -n "$base" ]; then
+    ROWS+=("$(printf "| %s | %s | %s | %s | %s | %.0fx | %.0fx |" "$1" "$n" "$base" "$ms" "$sql" "$(echo "$sql / $base" | bc -l)" "$(echo "$sql / $ms" | bc -l)")")
+  else
+    ROWS+=("$(printf "| %s | %s | %s | %s | %.0fx |" "$1" "$n" "$ms" "$sql" "$(echo "$sql / $ms" | bc -l)")")
+  fi
 }
 
 # The straightforward computation over event_details: per bucket of IV seconds in
@@ -76,6 +113,7 @@ WORK=$(mktemp -d /tmp/leaderboard-bench.XXXXXX)
 chmod 755 "$WORK"
 start_server "$BIN" SECRET=bench
 seed $((PER_DAY * 7)) 168
+start_baseline
 X=$(psql "$URL" -qAt -c "SELECT e.orchestrator FROM events e JOIN regions r ON r.id = e.region_id WHERE r.job_type_id = 1 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
 IFS='|' read -r MODEL PIPELINE AIREGION < <(psql "$URL" -qAt -c "SELECT e.payload->>'model', e.payload->>'pipeline', r.name FROM events e JOIN regions r ON r.id = e.region_id WHERE e.payload ? 'model' GROUP BY 1, 2, 3 ORDER BY count(*) DESC, 1, 2, 3 LIMIT 1")
 REGION=$(psql "$URL" -qAt -c "SELECT r.name FROM events e JOIN regions r ON r.id = e.region_id WHERE r.job_type_id = 1 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
@@ -103,6 +141,7 @@ row "model + pipeline, all orchestrators, one region, 7 d at 1h (AI)" \
 row "all orchestrators, one region, 7 d at 6h (transcoding)" \
   "/api/score_history?region=$REGION&$WINDOW&interval=6h" \
   "$(naive_transcoding 21600 "$WEEK_LO6" "$WEEK_HI6" "AND region_name = '$REGION'")"
+stop_baseline
 stop_server
 rm -rf "$WORK"; WORK=""
 
@@ -111,17 +150,25 @@ WORK=$(mktemp -d /tmp/leaderboard-bench.XXXXXX)
 chmod 755 "$WORK"
 start_server "$BIN" SECRET=bench
 seed $((PER_DAY_LONG * 30)) 720
+start_baseline
 X=$(psql "$URL" -qAt -c "SELECT e.orchestrator FROM events e JOIN regions r ON r.id = e.region_id WHERE r.job_type_id = 1 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
 MONTH_LO=$(( (NOW - 30 * 86400) / 86400 * 86400 ))
 MONTH_HI=$(( NOW / 86400 * 86400 + 86400 ))
 row "one orchestrator, all regions, 30 d at 1d (transcoding)" \
   "/api/score_history?orchestrator=$X&since=$((NOW - 30 * 86400))&until=$NOW&interval=1d" \
   "$(naive_transcoding 86400 "$MONTH_LO" "$MONTH_HI" "AND orchestrator = '$X'")"
+stop_baseline
 stop_server
 rm -rf "$WORK"; WORK=""
 
 echo
 echo "7 days at $PER_DAY events a day; 30 days at $PER_DAY_LONG a day; p50 of $RUNS requests over HTTP, SQL median of 3 in psql"
-echo "| case | points | ours p50 ms | SQL ms | SQL / ours |"
-echo "| --- | --- | --- | --- | --- |"
+if [ -n "${BASELINE_BIN:-}" ]; then
+  echo "baseline: $BASELINE_BIN"
+  echo "| case | points | baseline p50 ms | ours p50 ms | SQL ms | SQL / baseline | SQL / ours |"
+  echo "| --- | --- | --- | --- | --- | --- | --- |"
+else
+  echo "| case | points | ours p50 ms | SQL ms | SQL / ours |"
+  echo "| --- | --- | --- | --- | --- |"
+fi
 printf '%s\n' "${ROWS[@]}"

@@ -6,14 +6,15 @@
 //! connections, where a named prepared statement would be missing or already taken.
 
 use crate::db::{Db, DbError};
-use crate::history::Buckets;
+use crate::history::{bucket_of, Buckets};
 use crate::model::Region;
 use crate::query::{JobType, Params};
 use crate::rollup::{Plan, SPANS};
 use crate::stats::Stat;
 use once_cell::sync::Lazy;
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::SimpleQueryMessage;
 
@@ -780,6 +781,8 @@ pub async fn history_regions(
 struct History<'a> {
     /// Whether to read the events the backfill has not counted ([`history_regions`]).
     pending: bool,
+    /// Whether to find the rollup rows bucket by bucket ([`LISTED_BUCKETS`]).
+    listed: bool,
     regions: &'a [i32],
     model: &'a str,
     pipeline: &'a str,
@@ -796,8 +799,15 @@ impl<'a> History<'a> {
     fn of(params: &'a Params, scope: &'a HistoryScope, buckets: &Buckets) -> History<'a> {
         let (lo, hi) = buckets.bounds();
         let (lo_seconds, hi_seconds) = buckets.seconds();
+        // The largest list is of the finest span read, an hour.
+        let listed = params.region.is_some()
+            && buckets
+                .lo
+                .zip(buckets.hi)
+                .is_some_and(|(lo, hi)| (hi - lo) / 3600 <= LISTED_BUCKETS);
         History {
             pending: scope.pending,
+            listed,
             regions: &scope.regions,
             model: params.model.as_deref().unwrap_or(""),
             pipeline: params.pipeline.as_deref().unwrap_or(""),
@@ -814,6 +824,12 @@ impl<'a> History<'a> {
     /// `statements[1]` while the backfill is under way, else `statements[0]`.
     fn statement<'s>(&self, statements: &'s [String; 2]) -> &'s str {
         &statements[usize::from(self.pending)]
+    }
+
+    /// Of a statement over the rollups, the variant that lists the buckets when
+    /// [`History::listed`] (`statements[1]`), else the one that reads their range.
+    fn rollup_statement<'s>(&self, statements: &'s [[String; 2]; 2]) -> &'s str {
+        self.statement(&statements[usize::from(self.listed)])
     }
 
     fn values(&self) -> [Param<'_>; 10] {
@@ -853,6 +869,26 @@ macro_rules! history_pending {
     };
 }
 
+/// The most buckets of a span a one-region request lists ([`history_buckets`]); a longer
+/// window, or an open one, reads the range.
+const LISTED_BUCKETS: i64 = 10_000;
+
+/// The condition on `b.bucket` of a span's compacted rows, `span`-wide buckets starting in
+/// `[lo, hi)` (SQL expressions of multiples of `span`): a range, or with `listed` the list
+/// of those starts. Every compacted bucket is a multiple of its span (the writers file a
+/// 600 s bucket under `bucket / span * span`), so both select the same rows. The primary
+/// key leads with `(span, model, pipeline, bucket, region_id, …)`: over a range it reads
+/// every region's rows to keep one region's, where a list of buckets is one short probe
+/// per bucket (the 6 h count of all orchestrators of one region read 127,000 index
+/// entries for 5,800).
+fn history_buckets(span: &str, lo: &str, hi: &str, listed: bool) -> String {
+    if listed {
+        format!("b.bucket = ANY (ARRAY(SELECT generate_series({lo}, {hi} - 1, {span})))")
+    } else {
+        format!("b.bucket >= {lo} AND b.bucket < {hi}")
+    }
+}
+
 /// The group filter on a rollup table `b`.
 macro_rules! history_filter {
     () => {
@@ -865,107 +901,133 @@ macro_rules! history_filter {
 /// and the first and last bucket start of that data (of any span): the input of
 /// [`Buckets::most_points`]. Read from the 6 h buckets (a sixth of the hourly rows), the
 /// appended rows and the events not counted yet.
-static HISTORY_EXTENT: Lazy<[String; 2]> = Lazy::new(|| {
-    [false, true].map(|pending| {
-        let (with, arm) = if pending {
-            (
-                concat!(history_pending!(), ", "),
-                " UNION ALL \
-                 SELECT e.region_id, e.orchestrator, floor(extract(epoch FROM e.event_time))::int8 \
-                   FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+static HISTORY_EXTENT: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
+    [false, true].map(|listed| {
+        [false, true].map(|pending| {
+            let (with, arm) = if pending {
+                (
+                    concat!(history_pending!(), ", "),
+                    " UNION ALL \
+                     SELECT e.region_id, e.orchestrator, floor(extract(epoch FROM e.event_time))::int8 \
+                       FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+                )
+            } else {
+                ("", "")
+            };
+            format!(
+                "WITH {with} g AS (\
+                   SELECT b.region_id, b.orchestrator, b.bucket FROM event_buckets b \
+                    WHERE b.span = 21600 AND {buckets} {f} \
+                   UNION ALL \
+                   SELECT b.region_id, b.orchestrator, b.bucket FROM event_bucket_appends b \
+                    WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
+                 SELECT count(*), min(x.first), max(x.last) \
+                   FROM (SELECT min(g.bucket) AS first, max(g.bucket) AS last FROM g \
+                          GROUP BY g.region_id, g.orchestrator) x",
+                buckets = history_buckets("21600", "$7 - (($7 % 21600) + 21600) % 21600", "$8", listed),
+                f = history_filter!(),
             )
-        } else {
-            ("", "")
-        };
-        format!(
-            "WITH {with} g AS (\
-               SELECT b.region_id, b.orchestrator, b.bucket FROM event_buckets b \
-                WHERE b.span = 21600 AND b.bucket >= $7 - (($7 % 21600) + 21600) % 21600 AND b.bucket < $8 {f} \
-               UNION ALL \
-               SELECT b.region_id, b.orchestrator, b.bucket FROM event_bucket_appends b \
-                WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
-             SELECT count(*), min(x.first), max(x.last) \
-               FROM (SELECT min(g.bucket) AS first, max(g.bucket) AS last FROM g \
-                      GROUP BY g.region_id, g.orchestrator) x",
-            f = history_filter!(),
-        )
+        })
     })
 });
 
-/// The sums per (region, orchestrator, interval bucket) of a score_history request: the
-/// rollup rows of the interval's span (floor-divided into the interval), the appended
-/// 600 s rows, and the events not counted yet. The span's compacted rows start at its
-/// first positive bucket: migration V4 files a bucket before 1970 under the span's bucket
-/// 0 (it divides towards zero), so that range is read from the 600 s rows, which are
-/// exact.
-static HISTORY: Lazy<[String; 2]> = Lazy::new(|| {
-    let t = |column: &str| format!("{column} - (({column} % $6) + $6) % $6");
-    let sums = "b.events, b.success_rate, b.round_trip_time, b.seg_duration";
-    [false, true].map(|pending| {
-        let (with, arm) = if pending {
-            (
-                concat!("WITH ", history_pending!()),
-                " UNION ALL \
-                 SELECT e.region_id, e.orchestrator, \
-                        (floor(extract(epoch FROM e.event_time) / $6) * $6)::int8, 1, \
-                        COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
-                        COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
-                        COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
-                   FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+/// The rows a score_history request adds up, `(region, orchestrator, bucket, events, sums of
+/// the three scored fields)`, in the order they are to be added: the rollup rows of the
+/// interval's span, the appended 600 s rows, and the events not counted yet (one row each,
+/// at its time floored to the second). `bucket` is the start of a rollup bucket (or that
+/// second), which [`history_averages`] files under the interval's bucket holding it. The
+/// span's compacted rows start at its first positive bucket: migration V4 files a bucket
+/// before 1970 under the span's bucket 0 (it divides towards zero), so that range is read
+/// from the 600 s rows, which are exact.
+///
+/// Not grouped here: with the interval's own span nearly every row is a group of one, and
+/// PostgreSQL's grouping (a hash or a sort on the orchestrator's text, numeric sums of
+/// `events`) took more than half of the statement's time, which adding them up as they
+/// arrive does not.
+static HISTORY: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
+    let columns = "b.region_id, b.orchestrator::text, b.bucket, b.events, b.success_rate, \
+                   b.round_trip_time, b.seg_duration";
+    [false, true].map(|listed| {
+        [false, true].map(|pending| {
+            let (with, arm) = if pending {
+                (
+                    concat!("WITH ", history_pending!()),
+                    " UNION ALL \
+                     SELECT e.region_id, e.orchestrator::text, floor(extract(epoch FROM e.event_time))::int8, 1, \
+                            COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
+                            COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
+                            COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
+                       FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+                )
+            } else {
+                ("", "")
+            };
+            format!(
+                "{with} SELECT {columns} FROM event_buckets b \
+                         WHERE b.span = $5 AND {buckets} {f} \
+                        UNION ALL \
+                        SELECT {columns} FROM event_buckets b \
+                         WHERE b.span = 600 AND b.bucket >= $7 AND b.bucket < least($8, $5::int8) {f} \
+                        UNION ALL \
+                        SELECT {columns} FROM event_bucket_appends b \
+                         WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}",
+                buckets = history_buckets("$5::int8", "greatest($7, $5::int8)", "$8", listed),
+                f = history_filter!(),
             )
-        } else {
-            ("", "")
-        };
-        format!(
-            "{with} SELECT p.region_id, p.orchestrator::text, p.t, sum(p.events)::int8, \
-                    sum(p.success_rate) / sum(p.events)::float8, \
-                    sum(p.round_trip_time) / sum(p.events)::float8, \
-                    sum(p.seg_duration) / sum(p.events)::float8 \
-               FROM (SELECT b.region_id, b.orchestrator, {tb} AS t, {sums} FROM event_buckets b \
-                      WHERE b.span = $5 AND b.bucket >= greatest($7, $5::int8) AND b.bucket < $8 {f} \
-                     UNION ALL \
-                     SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_buckets b \
-                      WHERE b.span = 600 AND b.bucket >= $7 AND b.bucket < least($8, $5::int8) {f} \
-                     UNION ALL \
-                     SELECT b.region_id, b.orchestrator, {tb}, {sums} FROM event_bucket_appends b \
-                      WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
-                    p (region_id, orchestrator, t, events, success_rate, round_trip_time, seg_duration) \
-              GROUP BY p.region_id, p.orchestrator, p.t \
-             HAVING sum(p.events) > 0",
-            tb = t("b.bucket"),
-            f = history_filter!(),
-        )
+        })
     })
 });
+
+/// The earliest instant `date_bin` measures the AI median's buckets from: a Unix day
+/// boundary (so a bucket of any interval starts where Unix time puts it) that every
+/// timestamp PostgreSQL can store lies within 2^63 microseconds of. From `'epoch'`,
+/// `date_bin` fails ("interval out of range") for an event after the year 292,000.
+macro_rules! bin_origin {
+    () => {
+        "timestamptz '2100-01-01 00:00:00+00'"
+    };
+}
 
 /// The AI median per interval bucket of a score_history request: as
 /// [`median_round_trip`] takes it for the bucket's window (every orchestrator; the
 /// request's region, or every AI region), from `ai_round_trips` and the events not
-/// counted yet.
+/// counted yet. The buckets are `date_bin`'s, integer arithmetic on microseconds: the
+/// numeric `floor(extract(epoch …) / $6)` per row it replaces cost about as much as the
+/// sort. (Taking the medians in Rust instead was slower: sending every round trip cost
+/// more than PostgreSQL's sorts.)
 static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
+    let bucket = |time: &str| {
+        format!(
+            "date_bin(make_interval(secs => $6), {time}, {})",
+            bin_origin!()
+        )
+    };
     [false, true].map(|pending| {
         let (with, arm) = if pending {
             (
                 concat!("WITH ", history_pending!()),
-                " UNION ALL \
-                 SELECT (floor(extract(epoch FROM e.event_time) / $6) * $6)::int8, \
-                        leaderboard_number(e.payload -> 'round_trip_time') \
-                   FROM pending_events e \
-                  WHERE leaderboard_number(e.payload -> 'success_rate') = 1 \
-                    AND leaderboard_number(e.payload -> 'round_trip_time') <> 0",
+                format!(
+                    " UNION ALL \
+                     SELECT {}, leaderboard_number(e.payload -> 'round_trip_time') \
+                       FROM pending_events e \
+                      WHERE leaderboard_number(e.payload -> 'success_rate') = 1 \
+                        AND leaderboard_number(e.payload -> 'round_trip_time') <> 0",
+                    bucket("e.event_time")
+                ),
             )
         } else {
-            ("", "")
+            ("", String::new())
         };
         format!(
-            "{with} SELECT r.t, PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r.round_trip_time) \
-               FROM (SELECT (floor(extract(epoch FROM a.event_time) / $6) * $6)::int8 AS t, \
-                            a.round_trip_time \
+            "{with} SELECT extract(epoch FROM r.t)::int8, \
+                    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r.round_trip_time) \
+               FROM (SELECT {} AS t, a.round_trip_time \
                        FROM ai_round_trips a \
                       WHERE a.pipeline = $3 AND a.model = $2 \
                         AND a.event_time >= to_timestamp($9) AND a.event_time < to_timestamp($10) \
                         AND a.region_id = ANY ($1::int4[]) {arm}) r \
-              GROUP BY r.t"
+              GROUP BY r.t",
+            bucket("a.event_time")
         )
     })
 });
@@ -990,7 +1052,7 @@ pub async fn history_extent(
     let history = History::of(params, scope, buckets);
     let client = db.client().await?;
     let row = db
-        .timed(client.query_typed_one(history.statement(&HISTORY_EXTENT), &history.values()))
+        .timed(client.query_typed_one(history.rollup_statement(&HISTORY_EXTENT), &history.values()))
         .await?;
     let groups: i64 = row.get(0);
     Ok(match (row.get(1), row.get(2)) {
@@ -1020,7 +1082,10 @@ pub struct BucketAverages {
 }
 
 /// AVG(COALESCE(x, 0)) of the three scored fields per (orchestrator, region, bucket) of a
-/// score_history request over a [`HistoryScope`], in no particular order.
+/// score_history request over a [`HistoryScope`], sorted by orchestrator, region key and
+/// bucket (so the route makes each series in one go, without looking every point's series
+/// up): the rows of [`HISTORY`] added up per group as `GROUP BY … HAVING sum(events) > 0`
+/// with `sum(x) / sum(events)::float8` adds them up (see [`HistorySums`]).
 pub async fn history_averages(
     db: &Db,
     params: &Params,
@@ -1028,22 +1093,99 @@ pub async fn history_averages(
     buckets: &Buckets,
 ) -> Result<Vec<BucketAverages>, DbError> {
     let history = History::of(params, scope, buckets);
+    let interval = buckets.interval.seconds();
     let client = db.client().await?;
     let rows = db
-        .timed(client.query_typed(history.statement(&HISTORY), &history.values()))
+        .timed(client.query_typed(history.rollup_statement(&HISTORY), &history.values()))
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| BucketAverages {
-            region: row.get(0),
-            orchestrator: row.get(1),
-            t: row.get(2),
-            tests: row.get(3),
-            success_rate: settle_rate(row.get(4)),
-            round_trip_time: settle_seconds(row.get(5)),
-            seg_duration: row.get(6),
-        })
-        .collect())
+    let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let key = (row.get(0), row.get(1), bucket_of(row.get(2), interval));
+        let (events, success_rate, round_trip_time, seg_duration): (i64, f64, f64, f64) =
+            (row.get(3), row.get(4), row.get(5), row.get(6));
+        match groups.entry(key) {
+            Entry::Vacant(group) => {
+                group.insert(HistorySums {
+                    events: i128::from(events),
+                    success_rate,
+                    round_trip_time,
+                    seg_duration,
+                });
+            }
+            Entry::Occupied(mut group) => {
+                let sums = group.get_mut();
+                sums.events += i128::from(events);
+                sums.success_rate = float8_add(sums.success_rate, success_rate)?;
+                sums.round_trip_time = float8_add(sums.round_trip_time, round_trip_time)?;
+                sums.seg_duration = float8_add(sums.seg_duration, seg_duration)?;
+            }
+        }
+    }
+    let mut averages = Vec::with_capacity(groups.len());
+    for ((region, orchestrator, t), sums) in groups {
+        if sums.events <= 0 {
+            continue;
+        }
+        let tests = i64::try_from(sums.events)
+            .map_err(|_| DbError::Internal("22003: bigint out of range".into()))?;
+        // Exact: a count of events is far below 2^53.
+        let events = tests as f64;
+        averages.push(BucketAverages {
+            region,
+            orchestrator,
+            t,
+            tests,
+            success_rate: settle_rate(float8_div(sums.success_rate, events)?),
+            round_trip_time: settle_seconds(float8_div(sums.round_trip_time, events)?),
+            seg_duration: float8_div(sums.seg_duration, events)?,
+        });
+    }
+    averages.sort_unstable_by(|a, b| {
+        (&a.orchestrator, a.region, a.t).cmp(&(&b.orchestrator, b.region, b.t))
+    });
+    Ok(averages)
+}
+
+/// One group's sums while [`history_averages`] adds its rows up, as PostgreSQL's `sum`
+/// does: the float8 sums start from the first row's value and add the others in the
+/// order the statement returns them (a span's rows in bucket order), so each is the
+/// double `sum(float8)` gives over the rows in that order; the count is exact, as
+/// `sum(bigint)` is. Where a point has several rows (`1d`: four 6 h rows) PostgreSQL's
+/// grouping added them in whatever order its sort left them, so such a point can differ
+/// from what it answered before in the last bit.
+struct HistorySums {
+    events: i128,
+    success_rate: f64,
+    round_trip_time: f64,
+    seg_duration: f64,
+}
+
+/// PostgreSQL's float8 `+`: an overflow of finite values is its error, not infinity.
+fn float8_add(a: f64, b: f64) -> Result<f64, DbError> {
+    let sum = a + b;
+    if sum.is_infinite() && a.is_finite() && b.is_finite() {
+        return Err(DbError::Internal(
+            "22003: value out of range: overflow".into(),
+        ));
+    }
+    Ok(sum)
+}
+
+/// PostgreSQL's float8 `/` by a positive count: an overflow or an underflow to zero is
+/// its error.
+fn float8_div(a: f64, b: f64) -> Result<f64, DbError> {
+    let quotient = a / b;
+    if quotient.is_infinite() && a.is_finite() {
+        return Err(DbError::Internal(
+            "22003: value out of range: overflow".into(),
+        ));
+    }
+    if quotient == 0.0 && a != 0.0 && b.is_finite() {
+        return Err(DbError::Internal(
+            "22003: value out of range: underflow".into(),
+        ));
+    }
+    Ok(quotient)
 }
 
 /// The AI median per bucket start of a score_history request over a [`HistoryScope`] (see
@@ -1067,7 +1209,7 @@ pub async fn history_medians(
 
 #[cfg(test)]
 mod tests {
-    use super::{settle_rate, settle_seconds};
+    use super::{float8_add, float8_div, settle_rate, settle_seconds};
 
     #[test]
     fn rollup_rounding_is_snapped_back_into_the_unit_range_and_real_values_stay() {
@@ -1079,5 +1221,15 @@ mod tests {
         assert_eq!(settle_rate(0.75), 0.75);
         assert_eq!(settle_rate(1.5), 1.5);
         assert_eq!(settle_rate(-0.5), -0.5);
+    }
+
+    #[test]
+    fn the_history_sums_fail_where_postgresql_float8_arithmetic_does() {
+        assert_eq!(float8_add(0.5, 0.25).unwrap(), 0.75);
+        assert!(float8_add(f64::MAX, f64::MAX).is_err());
+        assert_eq!(float8_div(1.5, 3.0).unwrap(), 0.5);
+        assert_eq!(float8_div(0.0, 3.0).unwrap(), 0.0);
+        assert!(float8_div(f64::MIN_POSITIVE * f64::EPSILON, 4.0).is_err());
+        assert!(float8_div(f64::MAX, 0.5).is_err());
     }
 }

@@ -56,35 +56,39 @@ async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreH
             store::history_medians(&app.db, params, &keys, buckets)
         )?,
     };
-    for g in groups {
-        let Some(region) = names.get(&g.region) else {
+    // Sorted by orchestrator, region and time: each run is one series, in time order.
+    for series in groups.chunk_by(|a, b| a.orchestrator == b.orchestrator && a.region == b.region) {
+        let Some(region) = names.get(&series[0].region) else {
             continue;
         };
-        let scores = match params.job_type {
-            JobType::Transcoding => {
-                score::transcoding(g.success_rate, g.round_trip_time, g.seg_duration)
-            }
-            JobType::Ai => score::ai(
-                g.success_rate,
-                g.round_trip_time,
-                medians.get(&g.t).copied(),
-            ),
-        };
+        let points = series
+            .iter()
+            .map(|g| {
+                let scores = match params.job_type {
+                    JobType::Transcoding => {
+                        score::transcoding(g.success_rate, g.round_trip_time, g.seg_duration)
+                    }
+                    JobType::Ai => score::ai(
+                        g.success_rate,
+                        g.round_trip_time,
+                        medians.get(&g.t).copied(),
+                    ),
+                };
+                Point {
+                    t: g.t,
+                    tests: g.tests,
+                    success_rate: scores.success_rate,
+                    round_trip_score: scores.round_trip_score,
+                    score: scores.score,
+                }
+            })
+            .collect();
+        // A series of its own: the scope is of one job type, where region names are
+        // unique, so no two keys share a name.
         answer
-            .entry(g.orchestrator)
+            .entry(series[0].orchestrator.clone())
             .or_default()
-            .entry(region.clone())
-            .or_default()
-            .push(Point {
-                t: g.t,
-                tests: g.tests,
-                success_rate: scores.success_rate,
-                round_trip_score: scores.round_trip_score,
-                score: scores.score,
-            });
-    }
-    for points in answer.values_mut().flat_map(|regions| regions.values_mut()) {
-        points.sort_by_key(|p| p.t);
+            .insert(region.clone(), points);
     }
     Ok(answer)
 }
