@@ -16,6 +16,16 @@ stop_server() {
 cleanup() { stop_server; [ -z "${WORK:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
+# wait_healthy PORT ERRFILE SECONDS: until the server on PORT answers /api/health with 200;
+# past SECONDS, prints ERRFILE (its stderr) and exits.
+wait_healthy() {
+  local deadline=$((SECONDS + $3))
+  until curl -sf -o /dev/null "localhost:$1/api/health"; do
+    [ $SECONDS -lt $deadline ] || { cat "$2"; echo "server on port $1 not healthy" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+
 # start_server BIN [NAME=VALUE ...]: the local server on $WORK/pg with the given extra
 # environment; waits until it is healthy and sets PORT and URL (its database).
 start_server() {
@@ -25,11 +35,7 @@ start_server() {
   env LEADERBOARD_DATA_DIR="$WORK/pg" PORT="$PORT" LOG_LEVEL=warn "$@" \
     "$bin" >"$WORK/out" 2>"$WORK/err" &
   SERVER_PID=$!
-  local deadline=$((SECONDS + 60))
-  until curl -sf -o /dev/null "localhost:$PORT/api/health"; do
-    [ $SECONDS -lt $deadline ] || { cat "$WORK/err"; echo "server not healthy" >&2; exit 1; }
-    sleep 0.2
-  done
+  wait_healthy "$PORT" "$WORK/err" 60
   URL=$(grep -o 'postgres://[^ ]*' "$WORK/out" | head -1)
 }
 

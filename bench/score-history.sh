@@ -43,11 +43,7 @@ start_baseline() {
   env POSTGRES="$URL" PORT="$BASE_PORT" LOG_LEVEL=warn SECRET=bench \
     "$BASELINE_BIN" >"$WORK/base.out" 2>"$WORK/base.err" &
   BASE_PID=$!
-  local deadline=$((SECONDS + 60))
-  until curl -sf -o /dev/null "localhost:$BASE_PORT/api/health"; do
-    [ $SECONDS -lt $deadline ] || { cat "$WORK/base.err"; echo "baseline not healthy" >&2; exit 1; }
-    sleep 0.2
-  done
+  wait_healthy "$BASE_PORT" "$WORK/base.err" 60
 }
 stop_baseline() {
   if [ -n "$BASE_PID" ]; then
