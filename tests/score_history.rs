@@ -298,6 +298,30 @@ async fn every_point_is_aggregated_stats_over_its_bucket() {
     assert!(default
         .as_object()
         .is_some_and(|m| m.len() == ORCHESTRATORS.len()));
+
+    // One region's rollup rows are found bucket by bucket over a window of up to 10,000
+    // hours and over their range beyond: the same points either way.
+    let ai = format!(
+        "&model={}&pipeline={}",
+        MODELS[0].replace('/', "%2F"),
+        PIPELINES[0]
+    );
+    for (region, extra, interval) in [
+        (TRANSCODING_REGIONS[0], "", "1h"),
+        (TRANSCODING_REGIONS[0], "", "6h"),
+        (AI_REGIONS[1], ai.as_str(), "1h"),
+    ] {
+        let path = |since: f64| {
+            format!("/api/score_history?region={region}{extra}&interval={interval}&since={since}")
+        };
+        let listed = server.get_json(&path(now - 7.0 * 24.0 * HOUR), 200).await;
+        let range = server.get_json(&path(now - 20_000.0 * HOUR), 200).await;
+        assert!(
+            listed.as_object().is_some_and(|m| !m.is_empty()),
+            "{region}{extra} {interval}: no points"
+        );
+        assert_eq!(listed, range, "{region}{extra} {interval}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
