@@ -19,6 +19,8 @@ pub struct App {
     pub db: Arc<Db>,
     /// Group commit of post_stats (shares `db`).
     pub ingest: Ingest,
+    /// The identifier of each key of `config.post_keys()`, by position, worked out once.
+    pub post_key_ids: Vec<Option<String>>,
     pub regions: TtlCache<(), Arc<[Region]>>,
     /// The HTTP client of the Catalyst region sync, built on first use.
     catalyst_client: once_cell::sync::OnceCell<reqwest::Client>,
@@ -46,6 +48,7 @@ impl App {
         );
         App {
             ingest: Ingest::new(db.clone()),
+            post_key_ids: config.post_key_ids(),
             regions: TtlCache::new(config.regions_cache_timeout),
             catalyst_client: once_cell::sync::OnceCell::new(),
             catalyst_synced: TtlCache::new(config.regions_cache_timeout),

@@ -1,5 +1,7 @@
 //! HMAC-SHA256 request signing: the job testers sign each post_stats body with SECRET or
-//! one of EXTRA_SECRETS, so a tester's key can be rotated or revoked on its own.
+//! one of EXTRA_SECRETS, so a tester's key can be rotated or revoked on its own. Each key
+//! has a public identifier, stored with every row it lets in, so that the rows of a key
+//! that leaked can be found and removed.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -12,6 +14,24 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
         HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// The label a key signs to make its identifier; no body is ever this (it is not JSON).
+const KEY_ID_LABEL: &[u8] = b"livepeer-leaderboard key id v1";
+
+/// The identifier of `key`: the first 6 bytes (12 hex digits) of the HMAC-SHA256 of a fixed
+/// label under the key. It depends on that key alone, so it stays the same when other keys
+/// are added or removed, and like any signature it reveals nothing of the key.
+pub fn key_id(key: &str) -> String {
+    let mut mac = HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC accepts any key length");
+    mac.update(KEY_ID_LABEL);
+    hex::encode(&mac.finalize().into_bytes()[..6])
+}
+
+/// The SHA-256 of a body's exact bytes: what makes a post the same post when it comes again.
+pub fn body_digest(body: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    Sha256::digest(body).into()
 }
 
 /// Whether `header` is the signature of `body`. Hex case is ignored and the digests are
@@ -46,6 +66,7 @@ pub fn verify_any(keys: &[Option<&str>], body: &[u8], header: Option<&[u8]>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest;
 
     #[test]
     fn sign_matches_a_known_vector() {
@@ -69,6 +90,33 @@ mod tests {
         assert!(!verify("other", body, Some(good.as_bytes())));
         assert!(!verify("k", b"{\"a\":2}", Some(good.as_bytes())));
         assert!(!verify("k", body, Some(&[0xff, 0xfe])));
+    }
+
+    #[test]
+    fn key_ids_are_stable_distinct_and_show_nothing_of_the_key() {
+        let id = key_id("tester-b-secret");
+        assert_eq!(id, key_id("tester-b-secret"));
+        assert_eq!(id.len(), 12);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_ne!(id, key_id("tester-a-secret"));
+        assert_ne!(id, key_id("tester-b-secret "));
+        assert!(!id.contains("tester"));
+        // Not the start of the key's plain hash, nor of a signature of an empty body.
+        assert!(!hex::encode(Sha256::digest(b"tester-b-secret")).starts_with(&id));
+        assert!(!sign("tester-b-secret", b"").starts_with(&id));
+    }
+
+    #[test]
+    fn body_digests_tell_one_byte_apart() {
+        assert_eq!(body_digest(b"{}"), body_digest(b"{}"));
+        assert_ne!(body_digest(b"{\"a\":1}"), body_digest(b"{\"a\":1} "));
+        // FIPS 180-2's "abc".
+        assert_eq!(
+            hex::encode(body_digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct Config {
     /// trimmed; empty ones are no keys. With neither these nor `SECRET`, every post is
     /// refused.
     pub extra_secrets: Vec<String>,
+    /// How old a posted body's `timestamp` may be (`POST_MAX_AGE`, seconds); `None` (unset,
+    /// the default): any age, as the original. See `crate::freshness`.
+    pub post_max_age: Option<Duration>,
     pub start_time_window: Duration,
     pub db_timeout: Duration,
     pub log_level: String,
@@ -38,6 +41,7 @@ impl std::fmt::Debug for Config {
             )
             .field("secret", &self.secret.as_ref().map(|_| "<set>"))
             .field("extra_secrets", &self.extra_secrets.len())
+            .field("post_max_age", &self.post_max_age)
             .field("start_time_window", &self.start_time_window)
             .field("db_timeout", &self.db_timeout)
             .field("log_level", &self.log_level)
@@ -95,6 +99,21 @@ impl Config {
         let db_timeout = number("DB_TIMEOUT", 20.0);
         let regions = number("REGIONS_CACHE_TIMEOUT", 60.0);
         let pipelines = number("PIPELINES_CACHE_TIMEOUT", 60.0);
+        let post_max_age = match text("POST_MAX_AGE") {
+            None => None,
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(v) if v.is_finite() && v > 0.0 => Some(secs(v)),
+                _ => {
+                    warnings.push(ConfigWarning {
+                        variable: "POST_MAX_AGE",
+                        message: format!(
+                            "POST_MAX_AGE={raw:?} is not a positive number of seconds; posts are accepted whatever their timestamp"
+                        ),
+                    });
+                    None
+                }
+            },
+        };
         let backfill_in_background = match text("BACKFILL").as_deref() {
             None | Some("background") => true,
             Some("off") => false,
@@ -116,6 +135,7 @@ impl Config {
             extra_secrets: lookup("EXTRA_SECRETS")
                 .map(|list| extra_secrets(&list))
                 .unwrap_or_default(),
+            post_max_age,
             start_time_window: secs(start_hours * 3600.0),
             db_timeout: secs(db_timeout),
             log_level: text("LOG_LEVEL").unwrap_or_else(|| "info".to_string()),
@@ -150,6 +170,14 @@ impl Config {
     pub fn post_keys(&self) -> Vec<Option<&str>> {
         std::iter::once(self.secret.as_deref())
             .chain(self.extra_secrets.iter().map(|k| Some(k.as_str())))
+            .collect()
+    }
+
+    /// The identifier of each key of [`Config::post_keys`], by the same position.
+    pub fn post_key_ids(&self) -> Vec<Option<String>> {
+        self.post_keys()
+            .into_iter()
+            .map(|key| key.map(crate::auth::key_id))
             .collect()
     }
 }
@@ -201,6 +229,21 @@ mod tests {
         assert_eq!(c.regions_cache_timeout, Duration::from_secs(60));
         assert_eq!(c.pipelines_cache_timeout, Duration::from_secs(60));
         assert_eq!(c.catalyst_region_url, None);
+        assert_eq!(c.post_max_age, None);
+    }
+
+    #[test]
+    fn post_max_age_is_positive_seconds_or_off() {
+        let (c, w) = load(&[("POST_MAX_AGE", " 3600 ")]);
+        assert!(w.is_empty());
+        assert_eq!(c.post_max_age, Some(Duration::from_secs(3600)));
+        assert_eq!(load(&[("POST_MAX_AGE", "")]).0.post_max_age, None);
+        for bad in ["0", "-5", "an hour", "NaN", "inf"] {
+            let (c, w) = load(&[("POST_MAX_AGE", bad)]);
+            assert_eq!(c.post_max_age, None, "{bad}");
+            assert_eq!(w.len(), 1, "{bad}");
+            assert_eq!(w[0].variable, "POST_MAX_AGE");
+        }
     }
 
     #[test]

@@ -17,10 +17,15 @@
 //!
 //! Writers are tasks of their own: a client hanging up never cancels a batch that
 //! carries other clients' posts.
+//!
+//! A post counts once: each carries the digest of its body, and a body already stored (or
+//! in the same batch twice) is answered `ok` once the copy that counts is committed, and
+//! stores nothing (`store::insert_events`, `migrations/V6__post_receipts.sql`).
 
 use crate::db::{Db, DbError};
 use crate::stats::Stat;
-use std::collections::VecDeque;
+use crate::store::NewEvent;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
@@ -53,10 +58,31 @@ struct State {
     writers: usize,
 }
 
+/// A validated post, ready to store.
+pub struct Post {
+    pub region_key: i32,
+    pub stat: Stat,
+    /// SHA-256 of the body's exact bytes (`auth::body_digest`).
+    pub digest: [u8; 32],
+    /// The identifier of the key that verified it (`auth::key_id`).
+    pub key_id: String,
+    /// The size of its body.
+    pub bytes: usize,
+}
+
+impl Post {
+    fn row(&self) -> NewEvent<'_> {
+        NewEvent {
+            region_key: self.region_key,
+            stat: &self.stat,
+            digest: &self.digest,
+            key_id: &self.key_id,
+        }
+    }
+}
+
 struct Pending {
-    region_key: i32,
-    stat: Stat,
-    bytes: usize,
+    post: Post,
     answer: oneshot::Sender<Result<(), DbError>>,
 }
 
@@ -66,6 +92,7 @@ struct Counters {
     rows: AtomicU64,
     largest: AtomicU64,
     rows_retried_alone: AtomicU64,
+    stored: AtomicU64,
 }
 
 /// What the queue has done so far, for tests and logs.
@@ -79,6 +106,9 @@ pub struct IngestStats {
     pub largest: u64,
     /// Rows written alone again after their batch was refused.
     pub rows_retried_alone: u64,
+    /// Rows stored: `rows` less the repeats of bodies already received (a batch whose
+    /// `COMMIT` lost its answer but committed counts none).
+    pub stored: u64,
     /// Posts waiting for a writer right now.
     pub queued: usize,
     /// Batches being written right now.
@@ -96,18 +126,14 @@ impl Ingest {
         }
     }
 
-    /// Stores one validated stat (`bytes`: the size of its body); returns once the batch
-    /// holding it is committed, or the error that kept it from being stored.
-    pub async fn store(&self, region_key: i32, stat: Stat, bytes: usize) -> Result<(), DbError> {
+    /// Stores one validated post unless its body was stored before; returns once the
+    /// batch holding it (or the copy that counts) is committed, or the error that kept it
+    /// from being stored.
+    pub async fn store(&self, post: Post) -> Result<(), DbError> {
         let (answer, answered) = oneshot::channel();
         let start_writer = {
             let mut state = self.shared.lock();
-            state.queue.push_back(Pending {
-                region_key,
-                stat,
-                bytes,
-                answer,
-            });
+            state.queue.push_back(Pending { post, answer });
             let free = state.writers < MAX_WRITERS;
             if free {
                 state.writers += 1;
@@ -130,6 +156,7 @@ impl Ingest {
             rows: c.rows.load(Ordering::Relaxed),
             largest: c.largest.load(Ordering::Relaxed),
             rows_retried_alone: c.rows_retried_alone.load(Ordering::Relaxed),
+            stored: c.stored.load(Ordering::Relaxed),
             queued: state.queue.len(),
             writers: state.writers,
         }
@@ -152,11 +179,11 @@ impl Shared {
         let mut batch = Vec::new();
         let mut bytes = 0;
         while let Some(next) = state.queue.front() {
-            let full = batch.len() >= MAX_ROWS || bytes + next.bytes > MAX_BYTES;
+            let full = batch.len() >= MAX_ROWS || bytes + next.post.bytes > MAX_BYTES;
             if full && !batch.is_empty() {
                 break;
             }
-            bytes += next.bytes;
+            bytes += next.post.bytes;
             batch.extend(state.queue.pop_front());
         }
         Some(batch)
@@ -187,7 +214,13 @@ async fn write(shared: &Shared, batch: Vec<Pending>) {
     c.batches.fetch_add(1, Ordering::Relaxed);
     c.rows.fetch_add(batch.len() as u64, Ordering::Relaxed);
     c.largest.fetch_max(batch.len() as u64, Ordering::Relaxed);
-    let rows: Vec<(i32, &Stat)> = batch.iter().map(|p| (p.region_key, &p.stat)).collect();
+    // A body twice in one batch is written once; both posts get that row's answer.
+    let mut seen = HashSet::with_capacity(batch.len());
+    let rows: Vec<NewEvent> = batch
+        .iter()
+        .filter(|p| seen.insert(p.post.digest))
+        .map(|p| p.post.row())
+        .collect();
     let result = crate::store::insert_events(&shared.db, &rows).await;
     drop(rows);
     match result {
@@ -196,15 +229,29 @@ async fn write(shared: &Shared, batch: Vec<Pending>) {
             c.rows_retried_alone
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             for pending in batch {
-                let alone = [(pending.region_key, &pending.stat)];
-                let result = crate::store::insert_events(&shared.db, &alone).await;
-                let _ = pending.answer.send(result);
+                let result = crate::store::insert_events(&shared.db, &[pending.post.row()]).await;
+                let _ = pending
+                    .answer
+                    .send(result.map(|stored| counted(c, stored, 1)));
             }
         }
         result => {
+            let result = result.map(|stored| counted(c, stored, batch.len()));
             for pending in batch {
                 let _ = pending.answer.send(result.clone());
             }
         }
+    }
+}
+
+/// Counts `stored` rows for `posts` posts; the rest repeated a body already received.
+fn counted(c: &Counters, stored: u64, posts: usize) {
+    c.stored.fetch_add(stored, Ordering::Relaxed);
+    let repeats = (posts as u64).saturating_sub(stored);
+    if repeats > 0 {
+        tracing::debug!(
+            repeats,
+            "bodies received before: answered ok, stored nothing"
+        );
     }
 }

@@ -68,6 +68,8 @@ pub struct Stat {
     pub job_type: JobType,
     /// Neither `success_rate` nor `round_trip_time`: stored, counted nowhere.
     pub unscored: bool,
+    /// The posted `timestamp` (Unix seconds), if any; one beyond `i64` is `i64::MAX`.
+    pub timestamp: Option<i64>,
     /// The JSONB payload: the posted object, normalised (see [`Stat::parse`]).
     pub payload: Value,
 }
@@ -289,9 +291,13 @@ impl Body {
             (None, None) => true,
             _ => return Err(bad("success_rate and round_trip_time go together")),
         };
-        if let Some(t) = &self.timestamp {
-            integer("timestamp", t, false)?;
-        }
+        let timestamp = match &self.timestamp {
+            Some(t) => {
+                integer("timestamp", t, false)?;
+                Some(t.as_i64().unwrap_or(i64::MAX))
+            }
+            None => None,
+        };
         for (field, value) in [
             ("seg_duration", &self.seg_duration),
             ("upload_time", &self.upload_time),
@@ -328,6 +334,7 @@ impl Body {
             orchestrator,
             job_type,
             unscored,
+            timestamp,
             payload: Value::Object(posted),
         })
     }

@@ -171,37 +171,85 @@ pub async fn backfill(db: &Db) -> Result<Option<crate::backfill::Progress>, DbEr
     db.timed(crate::backfill::progress(&**client)).await
 }
 
-/// Stores a batch of stats; `Ok` once it is committed, `Err` when it is not (a data error
-/// of any row fails the whole batch).
+/// One post to store: its region, its validated stat and its receipt
+/// (`migrations/V6__post_receipts.sql`).
+pub struct NewEvent<'a> {
+    pub region_key: i32,
+    pub stat: &'a Stat,
+    /// SHA-256 of the body's exact bytes (`auth::body_digest`).
+    pub digest: &'a [u8; 32],
+    /// The identifier of the key that verified it (`auth::key_id`).
+    pub key_id: &'a str,
+}
+
+/// Claims a lone post's digest and stores its row in one statement: a body already
+/// received finds its receipt and stores nothing (a concurrent first copy is waited for,
+/// and stored nothing only if it commits). The row's id is drawn for the receipt first.
+const INSERT_ONE: &str = "\
+WITH claimed AS (
+    INSERT INTO post_receipts (digest, event_id, key_id)
+    VALUES ($1, nextval('events_id_seq'), $2)
+    ON CONFLICT (digest) DO NOTHING
+    RETURNING event_id)
+INSERT INTO events (id, orchestrator, region_id, payload)
+SELECT event_id, $3, $4, $5 FROM claimed";
+
+/// The same for a batch of distinct digests, claimed in digest order so two batches
+/// sharing digests wait for each other instead of deadlocking.
+const INSERT_MANY: &str = "\
+WITH posted AS (
+    SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int4[], $5::jsonb[])
+        AS p(digest, key_id, orchestrator, region_id, payload)),
+claimed AS (
+    INSERT INTO post_receipts (digest, event_id, key_id)
+    SELECT digest, nextval('events_id_seq'), key_id FROM posted ORDER BY digest
+    ON CONFLICT (digest) DO NOTHING
+    RETURNING digest, event_id)
+INSERT INTO events (id, orchestrator, region_id, payload)
+SELECT c.event_id, p.orchestrator, p.region_id, p.payload
+FROM claimed c JOIN posted p USING (digest)";
+
+/// Stores a batch of posts whose digests are distinct, each unless its body was received
+/// before; returns how many rows were stored once it is committed, `Err` when it is not (a
+/// data error of any row fails the whole batch).
 ///
-/// A lone stat is one autocommit `INSERT`, as the original service writes it: one
+/// A lone post is one autocommit statement, as the original service writes it: one
 /// statement, one round trip, the least database time. A larger batch is one multi-row
-/// `INSERT` in a transaction whose `BEGIN`, `txid_current()`, `INSERT` and `COMMIT` go out
-/// together (still one round trip); an `INSERT` the database refuses turns that `COMMIT`
-/// into a rollback and leaves the connection usable. When a batch's answers stop
+/// statement in a transaction whose `BEGIN`, `txid_current()`, statement and `COMMIT` go
+/// out together (still one round trip); a statement the database refuses turns that
+/// `COMMIT` into a rollback and leaves the connection usable. When a batch's answers stop
 /// (connection lost, `DB_TIMEOUT`) after its transaction id arrived, the outcome is read
 /// back with `txid_status` on another connection until `DB_TIMEOUT`, so the many posts of
-/// a batch are not answered 503 for rows that are stored. Otherwise (a lone stat, or a
+/// a batch are not answered 503 for rows that are stored. Otherwise (a lone post, or a
 /// database that stalled before it named the transaction) an `Err` other than a refusal
-/// may still have committed, as with any single statement whose answer is lost.
-pub async fn insert_events(db: &Db, rows: &[(i32, &Stat)]) -> Result<(), DbError> {
+/// may still have committed, as with any single statement whose answer is lost; the
+/// tester's retry of the same body is then stored once all the same.
+pub async fn insert_events(db: &Db, rows: &[NewEvent<'_>]) -> Result<u64, DbError> {
     let client = db.client().await?;
-    if let [(key, stat)] = rows {
-        db.timed(client.execute_typed(
-            "INSERT INTO events (orchestrator, region_id, payload) VALUES ($1, $2, $3)",
-            &[
-                text(&stat.orchestrator),
-                (key, Type::INT4),
-                (&stat.payload, Type::JSONB),
-            ],
-        ))
-        .await?;
-        return Ok(());
+    if let [row] = rows {
+        let digest: &[u8] = row.digest;
+        let stored = db
+            .timed(client.execute_typed(
+                INSERT_ONE,
+                &[
+                    (&digest, Type::BYTEA),
+                    text(&row.key_id),
+                    text(&row.stat.orchestrator),
+                    (&row.region_key, Type::INT4),
+                    (&row.stat.payload, Type::JSONB),
+                ],
+            ))
+            .await?;
+        return Ok(stored);
     }
-    let orchestrators: Vec<&str> = rows.iter().map(|(_, s)| s.orchestrator.as_str()).collect();
-    let region_keys: Vec<i32> = rows.iter().map(|(key, _)| *key).collect();
-    let payloads: Vec<&serde_json::Value> = rows.iter().map(|(_, s)| &s.payload).collect();
-    let params: [Param; 3] = [
+    let digests: Vec<&[u8]> = rows.iter().map(|r| r.digest.as_slice()).collect();
+    let key_ids: Vec<&str> = rows.iter().map(|r| r.key_id).collect();
+    let orchestrators: Vec<&str> = rows.iter().map(|r| r.stat.orchestrator.as_str()).collect();
+    let region_keys: Vec<i32> = rows.iter().map(|r| r.region_key).collect();
+    let payloads: Vec<&serde_json::Value> = rows.iter().map(|r| &r.stat.payload).collect();
+    let params: [Param; 5] = [
+        (&digests, Type::BYTEA_ARRAY),
+        (&key_ids, Type::TEXT_ARRAY),
         (&orchestrators, Type::TEXT_ARRAY),
         (&region_keys, Type::INT4_ARRAY),
         (&payloads, Type::JSONB_ARRAY),
@@ -219,27 +267,25 @@ pub async fn insert_events(db: &Db, rows: &[(i32, &Stat)]) -> Result<(), DbError
                 }
                 Ok::<_, tokio_postgres::Error>(())
             },
-            client.execute_typed(
-                "INSERT INTO events (orchestrator, region_id, payload) \
-                 SELECT * FROM unnest($1::text[], $2::int4[], $3::jsonb[])",
-                &params,
-            ),
+            client.execute_typed(INSERT_MANY, &params),
             client.simple_query("COMMIT"),
         );
         began?;
-        inserted?;
+        let stored = inserted?;
         committed?;
-        Ok::<_, tokio_postgres::Error>(())
+        Ok::<_, tokio_postgres::Error>(stored)
     };
     match db.timed(pipeline).await {
-        Ok(()) => Ok(()),
+        Ok(stored) => Ok(stored),
         // Refused by the database (a row, a deferred constraint at commit, a deadlock):
         // rolled back.
         Err(e @ (DbError::Internal(_) | DbError::Conflict(_))) => Err(e),
         Err(lost) => {
             drop(deadpool_postgres::Object::take(client));
             match xid.get() {
-                Some(&xid) => commit_outcome(db, xid, lost).await,
+                // How many of the rows were new is not known then: the receipts will say
+                // when the posts come again.
+                Some(&xid) => commit_outcome(db, xid, lost).await.map(|()| 0),
                 None => {
                     tracing::warn!(rows = rows.len(), error = %lost, "a batch got no answer at all; whether it committed is unknown");
                     Err(lost)

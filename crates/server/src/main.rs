@@ -1,6 +1,7 @@
 //! `leaderboard`: the whole API on one port for local development (`serve`, the default),
 //! plus the operator commands: migrations (status, up, down), synthetic demo data,
-//! registering regions, and signing a post by hand. Without `POSTGRES` every command uses
+//! registering regions, signing a post by hand, listing the keys' identifiers and removing
+//! the rows a leaked key let in. Without `POSTGRES` every command uses
 //! its own PostgreSQL from the machine's server binaries, data kept in `.data/`.
 
 use clap::{Args, Parser, Subcommand};
@@ -28,13 +29,16 @@ mod commands;
 mod database;
 mod seed;
 mod static_files;
+mod table;
+mod timestamps;
 
 const ENVIRONMENT: &str = "\
 Environment:
   POSTGRES              database URL; unset: an embedded PostgreSQL started from the
                         machine's server binaries, data in LEADERBOARD_DATA_DIR (.data/postgres)
   SECRET                HMAC key of post_stats (serve, sign)
-  EXTRA_SECRETS         more post_stats keys, comma-separated (serve)
+  EXTRA_SECRETS         more post_stats keys, comma-separated (serve, keys)
+  POST_MAX_AGE          refuse posted bodies whose timestamp is older, seconds (serve)
   PORT                  port of serve (8080)
   LOG_LEVEL, DB_TIMEOUT, START_TIME_WINDOW, ...: see the README
 
@@ -70,6 +74,50 @@ Example:
         /// The body, signed byte for byte as read; `-` or nothing for standard input
         #[arg(value_name = "FILE|-")]
         file: Option<PathBuf>,
+    },
+    /// List the identifiers of the post_stats keys (SECRET, EXTRA_SECRETS)
+    #[command(after_help = "\
+Every row post_stats stores records the identifier of the key that verified it: the first
+12 hex digits of an HMAC of a fixed label under the key, which reveals nothing of the key
+and stays the same when other keys are added or removed.")]
+    Keys {
+        /// List the identifiers the stored rows carry instead, with their rows (database)
+        #[arg(long)]
+        stored: bool,
+    },
+    /// Remove stored events: the rows a leaked key let in
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EventsCommand {
+    /// Remove the rows a key let in (e.g. since it leaked), online, in bounded steps
+    #[command(after_help = "\
+Example, after revoking the key (removed from SECRET / EXTRA_SECRETS everywhere):
+  leaderboard keys --stored
+  leaderboard events remove --key 3f2a9c1b7d4e --since 2026-12-07T10:00:00Z
+  leaderboard events remove --key 3f2a9c1b7d4e --since 2026-12-07T10:00:00Z --yes
+
+Times are when the rows were stored (event_time), as Unix seconds or RFC 3339; both ends
+are included. Without --yes nothing changes: the command shows what it would remove.
+Steps of 1000 rows each commit on their own: writers are never held up for long, and an
+interrupted removal is finished by running it again. A removed body posted again is
+still refused as a repeat. Rows without a key (stored before this version, or by the
+original service) are never removed by this command.")]
+    Remove {
+        /// The key's identifier (`leaderboard keys`, `leaderboard keys --stored`)
+        #[arg(long, value_name = "ID")]
+        key: String,
+        /// Only rows stored at or after this time
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only rows stored at or before this time
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Remove for real
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -203,6 +251,14 @@ async fn main() {
         Command::Seed(args) => commands::seed::run(args).await,
         Command::Region(command) => {
             database::with_database(|db| commands::region::run(db, command)).await
+        }
+        Command::Keys { stored: false } => commands::keys::list(&leaderboard::Config::from_env().0),
+        Command::Keys { stored: true } => {
+            let config = leaderboard::Config::from_env().0;
+            database::with_database(|db| commands::keys::stored(db, config)).await
+        }
+        Command::Events(command) => {
+            database::with_database(|db| commands::events::run(db, command)).await
         }
     };
     if let Err(failure) = result {

@@ -53,6 +53,7 @@ pub const DOWN: &[DownScript] = &[
     down_script!(3, "migrate_data_to_events"),
     down_script!(4, "read_path_rollups"),
     down_script!(5, "unscored_tests"),
+    down_script!(6, "post_receipts"),
 ];
 
 pub(super) fn down_script(version: i32) -> Option<&'static DownScript> {

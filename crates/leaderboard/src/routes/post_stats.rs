@@ -1,9 +1,13 @@
-//! POST /api/post_stats: the job testers' write path.
+//! POST /api/post_stats: the job testers' write path. A body counts once (its digest is
+//! its receipt), every stored row records the key that let it in, and with `POST_MAX_AGE`
+//! set a stale body is refused.
 
 use crate::app::App;
 use crate::auth;
 use crate::error::ApiError;
+use crate::freshness;
 use crate::http::{self, Request, Response};
+use crate::ingest::Post;
 use crate::stats::Stat;
 use ::http::header::AUTHORIZATION;
 
@@ -20,6 +24,9 @@ pub async fn post(app: &App, request: &Request) -> Result<Response, ApiError> {
     };
     tracing::debug!(key, "post_stats signature verified");
     let stat = Stat::parse(request.body())?;
+    if let Some(max_age) = app.config.post_max_age {
+        freshness::check(stat.timestamp, crate::now(), max_age)?;
+    }
     if stat.unscored {
         tracing::debug!(orchestrator = %stat.orchestrator, "unscored test: stored, not counted");
     }
@@ -34,9 +41,16 @@ pub async fn post(app: &App, request: &Request) -> Result<Response, ApiError> {
                 shell_word(region)
             ))
         })?;
-    // Written with whatever other posts are waiting (crate::ingest); `ok` once committed.
-    let bytes = request.body().len();
-    app.ingest.store(region.key, stat, bytes).await?;
+    // Written with whatever other posts are waiting (crate::ingest); `ok` once committed,
+    // or once the same body's first copy is.
+    let post = Post {
+        region_key: region.key,
+        stat,
+        digest: auth::body_digest(request.body()),
+        key_id: app.post_key_ids[key].clone().unwrap_or_default(),
+        bytes: request.body().len(),
+    };
+    app.ingest.store(post).await?;
     Ok(http::text_ok("ok"))
 }
 

@@ -1,5 +1,7 @@
 //! The `leaderboard` commands, one module each.
 
+pub(crate) mod events;
+pub(crate) mod keys;
 pub(crate) mod migrate;
 pub(crate) mod region;
 pub(crate) mod seed;

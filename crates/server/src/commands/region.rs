@@ -4,6 +4,7 @@
 //! re-reads the database).
 
 use crate::database::Database;
+use crate::table::table;
 use crate::{Failure, RegionCommand, RegionJobType};
 use leaderboard::query::JobType;
 use leaderboard::store::{self, RegionAdded};
@@ -50,16 +51,6 @@ pub(crate) fn check(id: &str, name: &str) -> Result<(String, String), Failure> {
     Ok((id, name))
 }
 
-async fn connect_migrated(database: &Database) -> Result<tokio_postgres::Client, Failure> {
-    let client = database.connect().await?;
-    if !store::has_schema(&client).await? {
-        return Err(Failure::failed(
-            "the database has no schema yet: run `leaderboard migrate up` first",
-        ));
-    }
-    Ok(client)
-}
-
 async fn add(
     database: &Database,
     id: &str,
@@ -72,7 +63,7 @@ async fn add(
         RegionJobType::Transcoding => JobType::Transcoding,
     };
     let kind = job_type.as_str();
-    let client = connect_migrated(database).await?;
+    let client = database.connect_migrated().await?;
     match store::add_region(&client, &id, &name, job_type).await? {
         RegionAdded::Added { others } => {
             let also: Vec<String> = others
@@ -108,7 +99,7 @@ async fn add(
 }
 
 async fn list(database: &Database) -> Result<(), Failure> {
-    let client = connect_migrated(database).await?;
+    let client = database.connect_migrated().await?;
     let regions = store::regions_of(&client).await?;
     let rows: Vec<[&str; 3]> = regions
         .iter()
@@ -116,27 +107,6 @@ async fn list(database: &Database) -> Result<(), Failure> {
         .collect();
     say!("{}", table(["ID", "NAME", "JOB TYPE"], &rows));
     Ok(())
-}
-
-/// Left-aligned columns, two spaces apart, widths in characters.
-fn table(header: [&str; 3], rows: &[[&str; 3]]) -> String {
-    let mut widths = header.map(|h| h.chars().count());
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[&str; 3]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
-            .collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    let mut out = vec![line(&header)];
-    out.extend(rows.iter().map(line));
-    out.join("\n")
 }
 
 #[cfg(test)]
@@ -151,14 +121,5 @@ mod tests {
         assert!(check("X", " ").is_err());
         assert!(check(&"X".repeat(57), "x").is_err());
         assert!(check("X", &"n".repeat(129)).is_err());
-    }
-
-    #[test]
-    fn table_columns_line_up_in_characters() {
-        let t = table(
-            ["ID", "NAME", "JOB TYPE"],
-            &[["SAO", "São Paulo", "transcoding"]],
-        );
-        assert_eq!(t, "ID   NAME       JOB TYPE\nSAO  São Paulo  transcoding");
     }
 }
