@@ -166,3 +166,43 @@ async fn cold_starts_through_a_transaction_pooler_migrate_once_and_leave_no_lock
         .get(0);
     assert_eq!(history, i64::from(latest));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_body_is_stored_once_through_a_transaction_pooler() {
+    let db = TestDb::new().await;
+    let bouncer = pooler(POOL_SIZE);
+    let mut config = Config::for_database(&db.url_through(&bouncer));
+    config.secret = Some(SECRET.to_string());
+    let server = std::sync::Arc::new(TestServer::start(config).await);
+    let transcoding = fixture("stream-tester.json");
+    // Two bodies, each sent 40 times from 16 clients at once and then again one by one:
+    // batches of repeats and of first copies share the pooler's two server connections.
+    let bodies = [body(&transcoding, 1), body(&transcoding, 2)];
+    let mut tasks = JoinSet::new();
+    for client in 0..16usize {
+        let (server, bodies) = (server.clone(), bodies.clone());
+        tasks.spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..5 {
+                let response = server.post(bodies[(client + n) % 2].clone()).await;
+                statuses.push(response.status().as_u16());
+            }
+            statuses
+        });
+    }
+    while let Some(statuses) = tasks.join_next().await {
+        assert_eq!(statuses.expect("client task"), vec![200; 5]);
+    }
+    for body in &bodies {
+        assert_eq!(server.post(body.clone()).await.status().as_u16(), 200);
+    }
+    assert_eq!(common::event_count(&db).await, 2);
+    let receipts: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM post_receipts", &[])
+        .await
+        .expect("receipts")
+        .get(0);
+    assert_eq!(receipts, 2);
+}
