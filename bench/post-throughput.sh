@@ -14,7 +14,11 @@
 # CONNECTIONS ("1 8 64"), FSYNC_MODES ("off on"), BASELINE (3d451bf; built release in a
 # git worktree at BASE_DIR, /tmp/lb-base, with its own target dir, kept for the next run),
 # BASELINE_BIN / CURRENT_BIN (use these binaries instead of building), EXTRA_BIN (a third
-# build, "extra", in the same rotation).
+# build, "extra", in the same rotation), BODIES (distinct bodies per measured run, 300000).
+#
+# Every post is a body never sent before, as real testers post (a repeated body stores
+# nothing since V6): the stream-tester body with its own `timestamp`, signed ahead of the
+# run; each wrk thread sends its own share, the warm-up a set of its own.
 #
 # Per run it prints requests/s, wrk's p50/p99, the 200s wrk counted, the rows stored
 # (loss = 200s without a row must be 0; rows beyond the 200s are answers wrk cut off at the
@@ -84,12 +88,50 @@ fi
 echo "baseline: $BASELINE_BIN; current: $CURRENT_BIN (${CURRENT_LABEL:-given})"
 
 BODY='{"errors":[],"region":"MDW","timestamp":1723741735,"upload_time":0.7765968238571429,"orchestrator":"0x0fc80afb7876f579f1fb1c4d1c37cf1339038658","seg_duration":2.0088571428571425,"success_rate":1,"download_time":0.9568952794285714,"segments_sent":15,"transcode_time":0.21355154864285741,"round_trip_time":1.9470436519285717,"segments_received":30}'
-SIGNATURE=$(printf %s "$BODY" | openssl dgst -sha256 -hmac "$SECRET" | awk '{print $NF}')
-cat >"$WORK/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$BODY'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "$SIGNATURE"
+# Distinct signed bodies, one "signature body" line each: FILE FIRST COUNT.
+sign_bodies() {
+  BODY="$BODY" SECRET="$SECRET" python3 - "$@" <<'PY'
+import hashlib, hmac, json, os, sys
+path, first, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+template = json.loads(os.environ["BODY"])
+key = os.environ["SECRET"].encode()
+with open(path, "w") as out:
+    for n in range(first, first + count):
+        template["timestamp"] = n
+        body = json.dumps(template, separators=(",", ":"))
+        signature = hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+        out.write(signature + " " + body + "\n")
+PY
+}
+sign_bodies "$WORK/warm.bodies" 1000000000 "${WARM_BODIES:-60000}"
+sign_bodies "$WORK/run.bodies" 1100000000 "${BODIES:-300000}"
+cat >"$WORK/post.lua" <<'LUA'
+-- wrk -tN ... -s post.lua URL -- FILE N: thread k of N sends lines k, k+N, k+2N, ... of FILE.
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+local requests, next_request = {}, 1
+function init(args)
+  local threads, line_number = tonumber(args[2]), 0
+  for line in io.lines(args[1]) do
+    line_number = line_number + 1
+    if (line_number - id) % threads == 0 then
+      local space = line:find(" ", 1, true)
+      requests[#requests + 1] = wrk.format("POST", nil, {
+        ["Content-Type"] = "application/json",
+        ["Authorization"] = line:sub(1, space - 1),
+      }, line:sub(space + 1))
+    end
+  end
+end
+-- Past its share a thread starts again: repeats, which store nothing (run() reports it).
+function request()
+  local r = requests[next_request]
+  next_request = next_request % #requests + 1
+  return r
+end
 -- The 200s are the answers that were not errors (post_stats answers 200 or an error):
 -- counting them in a response() callback would make wrk parse every answer in Lua, which
 -- on this 2-core machine slows the client enough to shape the tail it measures.
@@ -151,11 +193,11 @@ run() {
   done
   threads=$((conns < 2 ? 1 : 2))
   local url="http://127.0.0.1:$http/api/post_stats"
-  wrk -t"$threads" -c"$conns" -d2s -s "$WORK/post.lua" "$url" >/dev/null
+  wrk -t"$threads" -c"$conns" -d2s -s "$WORK/post.lua" "$url" -- "$WORK/warm.bodies" "$threads" >/dev/null
   before_rows=$(sql "$db" "SELECT count(*) FROM events")
   sql "$db" "SELECT pg_stat_statements_reset()" >/dev/null
   before_ticks=$(pg_ticks)
-  out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$url")
+  out=$(wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$url" -- "$WORK/run.bodies" "$threads")
   ticks=$(($(pg_ticks) - before_ticks))
   ms=$(pgss_ms "$db")
   if [ -n "${BENCH_STATEMENTS:-}" ]; then
@@ -178,7 +220,10 @@ run() {
     "$ok" "$rows" "${non2xx:-0}" "$cpu_us" "$pgss_us" >>"$RESULTS"
   printf "%-8s fsync=%-3s c=%-3s %9s req/s  p50 %7s ms  p99 %7s ms  200s %7s  rows %7s  non-2xx %s  cpu %6s us/post  pgss %6s us/post\n" \
     "$build" "$fsync" "$conns" "$rps" "$p50" "$p99" "$ok" "$rows" "${non2xx:-0}" "$cpu_us" "$pgss_us"
-  if [ "$ok" -gt "$rows" ]; then echo "LOSS: $ok answers 200 but $rows rows stored" >&2; exit 1; fi
+  if [ "$ok" -gt "$rows" ]; then
+    echo "LOSS: $ok answers 200 but $rows rows stored (or more posts than BODIES=${BODIES:-300000}: raise it)" >&2
+    exit 1
+  fi
 }
 
 # The schema every reference run starts from: a database the current build migrated.
