@@ -1,3 +1,5 @@
--- Reverts V6: the receipts go (posts are then stored again each time they come, as before);
--- `events` and every stored row are untouched.
+-- Reverts V6: the receipts and the functions that write them go (posts are then stored again
+-- each time they come, as before); `events` and every stored row are untouched.
+DROP FUNCTION IF EXISTS leaderboard_store_posts(bytea[], text[], text[], integer[], jsonb[]);
+DROP FUNCTION IF EXISTS leaderboard_store_post(bytea, text, text, integer, jsonb);
 DROP TABLE IF EXISTS post_receipts;

@@ -62,8 +62,8 @@ struct State {
 pub struct Post {
     pub region_key: i32,
     pub stat: Stat,
-    /// SHA-256 of the body's exact bytes (`auth::body_digest`).
-    pub digest: [u8; 32],
+    /// The digest of the body's exact bytes (`auth::body_digest`).
+    pub digest: [u8; crate::auth::DIGEST_BYTES],
     /// The identifier of the key that verified it (`auth::key_id`).
     pub key_id: String,
     /// The size of its body.

@@ -1,7 +1,9 @@
 //! Removing stored events online, in bounded steps: the rows a leaked key let in
 //! (`leaderboard events remove --key`), and whatever a later retention prunes.
 //!
-//! Each step deletes at most `step_rows` events in one short transaction and commits. The
+//! The rows to remove are found first, by one query (their ids, 4 bytes each, are held by the
+//! command: there is no index on a receipt's key, which every post would pay for). Then each
+//! step deletes at most `step_rows` of them in one short transaction and commits. The
 //! rollups follow through the `events` triggers (V4/V5): the sums go down by exactly what
 //! the rows added, the AI round trips leave with their rows, and rows the backfill has not
 //! counted yet are simply never counted. So every answer afterwards is the one a database
@@ -15,8 +17,8 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 /// Rows per step: a few milliseconds of work (the trigger appends the step's sums), so a
-/// writer that meets a step's locks waits for it no longer than that.
-pub const STEP_ROWS: i64 = 1_000;
+/// reader or writer that meets a step's locks waits for it no longer than that.
+pub const STEP_ROWS: usize = 1_000;
 
 /// Which stored events to remove.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,8 +45,8 @@ pub struct Summary {
     pub regions: Vec<(String, String, i64)>,
 }
 
-/// The selected events' ids (`$1` key, `$2` since, `$3` until), walked by id: through the
-/// key's receipts when there is a key, through `events` itself otherwise.
+/// The selected events (`$1` key, `$2` since, `$3` until): through the receipts when there
+/// is a key, from `events` itself otherwise.
 fn selected(selection: &Selection) -> &'static str {
     if selection.key_id.is_some() {
         "SELECT e.id, e.event_time, e.orchestrator, e.region_id \
@@ -112,56 +114,49 @@ pub async fn summarize(client: &Client, selection: &Selection) -> Result<Summary
     })
 }
 
-/// One step: deletes the selected events with ids above `after`, at most `step_rows` of
-/// them, in one transaction. Returns the highest id deleted (where the next step starts)
-/// and how many were deleted; `None` when nothing is left.
-pub async fn remove_step(
-    client: &Client,
-    selection: &Selection,
-    after: i32,
-    step_rows: i64,
-) -> Result<Option<(i32, u64)>, DbError> {
+/// The ids of the events `selection` holds right now, ascending.
+pub async fn selected_ids(client: &Client, selection: &Selection) -> Result<Vec<i32>, DbError> {
     let sql = format!(
-        "WITH doomed AS (SELECT s.id FROM ({}) AS s WHERE s.id > $4 ORDER BY s.id LIMIT $5), \
-              gone AS (DELETE FROM events e USING doomed d WHERE e.id = d.id RETURNING e.id) \
-         SELECT max(id), count(*) FROM gone",
+        "SELECT s.id FROM ({}) AS s ORDER BY s.id",
         selected(selection)
     );
-    let row = client
-        .query_typed_one(
+    let rows = client
+        .query_typed(
             &sql,
             &[
                 (&selection.key_id, Type::TEXT),
                 (&selection.since, Type::FLOAT8),
                 (&selection.until, Type::FLOAT8),
-                (&after, Type::INT4),
-                (&step_rows, Type::INT8),
             ],
         )
         .await?;
-    let last: Option<i32> = row.get(0);
-    let removed: i64 = row.get(1);
-    Ok(last.map(|last| (last, removed as u64)))
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-/// Removes every event of `selection`, step after step, calling `progress` with the
-/// running total after each; returns the total. Lost races (a deadlock, a lock not
-/// granted within the session's `lock_timeout`) are retried step by step.
+/// One step: deletes the events with these ids (those still there) in one transaction of
+/// its own; returns how many it deleted.
+pub async fn remove_ids(client: &Client, ids: &[i32]) -> Result<u64, DbError> {
+    Ok(client
+        .execute_typed(
+            "DELETE FROM events WHERE id = ANY($1)",
+            &[(&ids, Type::INT4_ARRAY)],
+        )
+        .await?)
+}
+
+/// Removes every event `selection` holds, `step_rows` at a time, calling `progress` with
+/// the running total after each step; returns the total. Lost races (a deadlock, a lock
+/// not granted within the session's `lock_timeout`) are retried step by step.
 pub async fn remove(
     client: &Client,
     selection: &Selection,
-    step_rows: i64,
+    step_rows: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, DbError> {
-    let mut after = i32::MIN;
+    let ids = selected_ids(client, selection).await?;
     let mut total = 0;
-    while let Some((last, removed)) = retry_conflicts("removing events", || {
-        remove_step(client, selection, after, step_rows)
-    })
-    .await?
-    {
-        after = last;
-        total += removed;
+    for step in ids.chunks(step_rows.max(1)) {
+        total += retry_conflicts("removing events", || remove_ids(client, step)).await?;
         progress(total);
     }
     Ok(total)

@@ -176,45 +176,19 @@ pub async fn backfill(db: &Db) -> Result<Option<crate::backfill::Progress>, DbEr
 pub struct NewEvent<'a> {
     pub region_key: i32,
     pub stat: &'a Stat,
-    /// SHA-256 of the body's exact bytes (`auth::body_digest`).
-    pub digest: &'a [u8; 32],
+    /// The digest of the body's exact bytes (`auth::body_digest`).
+    pub digest: &'a [u8; crate::auth::DIGEST_BYTES],
     /// The identifier of the key that verified it (`auth::key_id`).
     pub key_id: &'a str,
 }
 
-/// Claims a lone post's digest and stores its row in one statement: a body already
-/// received finds its receipt and stores nothing (a concurrent first copy is waited for,
-/// and stored nothing only if it commits). The row's id is drawn for the receipt first.
-const INSERT_ONE: &str = "\
-WITH claimed AS (
-    INSERT INTO post_receipts (digest, event_id, key_id)
-    VALUES ($1, nextval('events_id_seq'), $2)
-    ON CONFLICT (digest) DO NOTHING
-    RETURNING event_id)
-INSERT INTO events (id, orchestrator, region_id, payload)
-SELECT event_id, $3, $4, $5 FROM claimed";
-
-/// The same for a batch of distinct digests, claimed in digest order so two batches
-/// sharing digests wait for each other instead of deadlocking.
-const INSERT_MANY: &str = "\
-WITH posted AS (
-    SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int4[], $5::jsonb[])
-        AS p(digest, key_id, orchestrator, region_id, payload)),
-claimed AS (
-    INSERT INTO post_receipts (digest, event_id, key_id)
-    SELECT digest, nextval('events_id_seq'), key_id FROM posted ORDER BY digest
-    ON CONFLICT (digest) DO NOTHING
-    RETURNING digest, event_id)
-INSERT INTO events (id, orchestrator, region_id, payload)
-SELECT c.event_id, p.orchestrator, p.region_id, p.payload
-FROM claimed c JOIN posted p USING (digest)";
-
 /// Stores a batch of posts whose digests are distinct, each unless its body was received
-/// before; returns how many rows were stored once it is committed, `Err` when it is not (a
-/// data error of any row fails the whole batch).
+/// before (`leaderboard_store_post[s]`, migration V6); returns how many rows were stored
+/// once it is committed (0 when a lost `COMMIT` answer was read back as committed), `Err`
+/// when it is not (a data error of any row fails the whole batch).
 ///
-/// A lone post is one autocommit statement, as the original service writes it: one
-/// statement, one round trip, the least database time. A larger batch is one multi-row
+/// A lone post is one autocommit call, as the original service writes it: one statement,
+/// one round trip, the least database time. A larger batch is one multi-row
 /// statement in a transaction whose `BEGIN`, `txid_current()`, statement and `COMMIT` go
 /// out together (still one round trip); a statement the database refuses turns that
 /// `COMMIT` into a rollback and leaves the connection usable. When a batch's answers stop
@@ -229,8 +203,8 @@ pub async fn insert_events(db: &Db, rows: &[NewEvent<'_>]) -> Result<u64, DbErro
     if let [row] = rows {
         let digest: &[u8] = row.digest;
         let stored = db
-            .timed(client.execute_typed(
-                INSERT_ONE,
+            .timed(client.query_typed_one(
+                "SELECT leaderboard_store_post($1, $2, $3, $4, $5)",
                 &[
                     (&digest, Type::BYTEA),
                     text(&row.key_id),
@@ -240,7 +214,7 @@ pub async fn insert_events(db: &Db, rows: &[NewEvent<'_>]) -> Result<u64, DbErro
                 ],
             ))
             .await?;
-        return Ok(stored);
+        return Ok(u64::from(stored.get::<_, i32>(0) > 0));
     }
     let digests: Vec<&[u8]> = rows.iter().map(|r| r.digest.as_slice()).collect();
     let key_ids: Vec<&str> = rows.iter().map(|r| r.key_id).collect();
@@ -267,13 +241,16 @@ pub async fn insert_events(db: &Db, rows: &[NewEvent<'_>]) -> Result<u64, DbErro
                 }
                 Ok::<_, tokio_postgres::Error>(())
             },
-            client.execute_typed(INSERT_MANY, &params),
+            client.query_typed_one(
+                "SELECT leaderboard_store_posts($1, $2, $3, $4, $5)",
+                &params
+            ),
             client.simple_query("COMMIT"),
         );
         began?;
-        let stored = inserted?;
+        let stored: i64 = inserted?.get(0);
         committed?;
-        Ok::<_, tokio_postgres::Error>(stored)
+        Ok::<_, tokio_postgres::Error>(stored as u64)
     };
     match db.timed(pipeline).await {
         Ok(stored) => Ok(stored),
