@@ -14,7 +14,7 @@
 --
 -- 16 bytes of SHA-256 are plenty to tell bodies apart (two distinct bodies share them with a
 -- chance of 2^-128; a collision on purpose takes about 2^64 tries and a valid signature) and
--- keep the receipt at about 130 bytes with its index. There is no index on the key: finding
+-- keep the receipt at about 120 bytes with its index. There is no index on the key: finding
 -- a key's rows is an operator's rare clean-up (one scan), while every post would pay for it.
 --
 -- Online: a new, empty table and two functions; `events` is not touched.

@@ -1,5 +1,6 @@
 //! The operator commands of the `leaderboard` binary, run as a person runs them, against
-//! a real PostgreSQL (one database per test): migrate status/up/down, seed, sign, region.
+//! a real PostgreSQL (one database per test): migrate status/up/down, seed, sign, region,
+//! keys, events remove (its whole clean-up: crates/server/tests/leaked_key.rs).
 
 #[path = "../../../tests/common/mod.rs"]
 mod common;
@@ -150,11 +151,24 @@ async fn help_describes_every_command() {
         "migrate",
         "seed",
         "sign",
+        "keys",
+        "events",
         "POSTGRES",
         "SECRET",
+        "POST_MAX_AGE",
         "Exit status",
     ] {
         assert!(help.contains(want), "--help lacks {want:?}:\n{help}");
+    }
+    let remove = stdout(&run(None, &["events", "remove", "--help"]).await);
+    for want in [
+        "--key <ID>",
+        "--since <TIME>",
+        "--until <TIME>",
+        "--yes",
+        "RFC 3339",
+    ] {
+        assert!(remove.contains(want), "{remove}");
     }
     let migrate = stdout(&run(None, &["migrate", "--help"]).await);
     for want in ["status", "up", "down"] {
@@ -1030,5 +1044,98 @@ async fn region_list_is_a_table_of_every_region() {
 
     let empty = TestDb::new().await;
     let out = run(Some(&empty.url), &["region", "list"]).await;
+    assert_fails(&out, 1, "run `leaderboard migrate up` first");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_lists_each_configured_keys_identifier_and_never_the_key() {
+    let out = command(None, &["keys"])
+        .env("SECRET", "main,key")
+        .env("EXTRA_SECRETS", "tester-a, ,tester-b")
+        .output()
+        .await
+        .expect("keys");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = stdout(&out);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 4, "{listed}");
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["KEY", "ID"]
+    );
+    for (line, (name, key)) in lines[1..].iter().zip([
+        ("SECRET", "main,key"),
+        ("EXTRA_SECRETS #1", "tester-a"),
+        ("EXTRA_SECRETS #2", "tester-b"),
+    ]) {
+        assert!(line.starts_with(name), "{listed}");
+        assert!(line.ends_with(&leaderboard::auth::key_id(key)), "{listed}");
+        assert!(!line.contains(key), "the key itself is shown: {listed}");
+    }
+    let none = run(None, &["keys"]).await;
+    assert!(none.status.success());
+    assert!(
+        stdout(&none).contains("no key is configured"),
+        "{}",
+        stdout(&none)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_remove_refuses_bad_arguments_before_touching_the_database() {
+    // No database is reachable: each refusal comes from the arguments alone.
+    let url = Some("postgresql://nobody@127.0.0.1:1/none");
+    for (args, want) in [
+        (
+            &["events", "remove", "--key", "SECRET"][..],
+            "is not a key identifier",
+        ),
+        (
+            &["events", "remove", "--key", "0a1b2c3d4e5"],
+            "is not a key identifier",
+        ),
+        (
+            &[
+                "events",
+                "remove",
+                "--key",
+                "0a1b2c3d4e5f",
+                "--since",
+                "yesterday",
+            ],
+            "--since \"yesterday\" is neither Unix seconds nor an RFC 3339 time",
+        ),
+        (
+            &[
+                "events",
+                "remove",
+                "--key",
+                "0a1b2c3d4e5f",
+                "--since",
+                "20",
+                "--until",
+                "10",
+            ],
+            "--since is after --until",
+        ),
+    ] {
+        let out = run(url, args).await;
+        assert_fails(&out, 2, want);
+    }
+    let out = run(url, &["events", "remove"]).await;
+    assert_eq!(out.status.code(), Some(2), "--key is required");
+    assert!(stderr(&out).contains("--key <ID>"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_remove_on_a_database_without_the_schema_says_to_migrate() {
+    let db = TestDb::new().await;
+    let out = run(
+        Some(&db.url),
+        &["events", "remove", "--key", "0a1b2c3d4e5f", "--yes"],
+    )
+    .await;
+    assert_fails(&out, 1, "run `leaderboard migrate up` first");
+    let out = run(Some(&db.url), &["keys", "--stored"]).await;
     assert_fails(&out, 1, "run `leaderboard migrate up` first");
 }
