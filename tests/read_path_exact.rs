@@ -116,3 +116,66 @@ async fn a_row_inserted_by_the_original_service_shows_up_in_every_read() {
         .await;
     assert_eq!(raw["FRA"][0], payload);
 }
+
+/// Posts one at a time, each alone in its batch: they count their own row
+/// (`leaderboard_store_post`, V6) instead of the statement trigger.
+async fn post_one_by_one(server: &TestServer, rng: &mut fastrand::Rng, n: usize) {
+    for i in 0..n {
+        let mut payload = random_payload(rng);
+        // Distinct bodies; now and then numbers as strings and an AI success, as testers
+        // have sent them.
+        payload["timestamp"] = json!(1_800_000_000 + i);
+        if i % 7 == 0 {
+            payload = json!({"region": "LAX", "orchestrator": "0xb2", "success_rate": 1,
+                             "round_trip_time": rng.f64() * 4.0 + 0.1, "model": MODELS[i % 2],
+                             "pipeline": PIPELINES[i % 2], "timestamp": 1_800_000_000 + i});
+        }
+        let response = server.post(payload.to_string()).await;
+        assert_eq!(response.status().as_u16(), 200, "{payload}");
+    }
+    let stats = server.app.ingest.stats();
+    assert_eq!(stats.largest, 1, "every post went alone: {stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lone_posts_count_their_rows_exactly_as_the_trigger_would_also_during_a_recount() {
+    let db = TestDb::new().await;
+    let mut config = leaderboard::Config::for_database(&db.url);
+    config.secret = Some(common::SECRET.to_string());
+    config.backfill_in_background = false;
+    let server = TestServer::start(config).await;
+    server.app.db.migrations().await.expect("migrations");
+    let mut rng = fastrand::Rng::with_seed(202612071);
+    let now = leaderboard::now();
+    let times: Vec<f64> = (0..400).map(|_| now - rng.f64() * 20.0 * HOUR).collect();
+    let payloads: Vec<Value> = (0..400).map(|_| random_payload(&mut rng)).collect();
+    insert_events_at(&db, &times, &payloads).await;
+    post_one_by_one(&server, &mut rng, 150).await;
+    exact::assert_counted_once(&db).await;
+    let windows = exact::windows(&mut rng, leaderboard::now(), 3);
+    exact::compare_every_route(&server, &db, &windows, &mut rng).await;
+
+    // A recount as V5 starts one, with its mark 40 ids beyond the rows stored: the next 40
+    // posts are the backfill's to count, the ones after them the posts' own.
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "TRUNCATE event_buckets, event_bucket_appends, pipeline_buckets, \
+                      pipeline_bucket_appends, ai_round_trips; \
+             UPDATE leaderboard_backfill b \
+                SET pending_through = e.high + 40, floor_id = 0, high_id = e.high + 40, \
+                    rows_done = 0, completed_at = NULL, finished_at = NULL \
+               FROM (SELECT max(id) AS high FROM events) AS e",
+        )
+        .await
+        .expect("start a recount");
+    post_one_by_one(&server, &mut rng, 80).await;
+    let windows = exact::windows(&mut rng, leaderboard::now(), 3);
+    exact::compare_every_route(&server, &db, &windows, &mut rng).await;
+    let mut lock = db.client().await;
+    leaderboard::backfill::run(&client, &mut lock, 100, |_| {})
+        .await
+        .expect("the recount");
+    exact::assert_counted_once(&db).await;
+    exact::compare_every_route(&server, &db, &windows, &mut rng).await;
+}
