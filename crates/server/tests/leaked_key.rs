@@ -300,6 +300,11 @@ async fn after_removing_a_leaked_keys_rows_every_route_equals_a_database_that_ne
     }
     let cleaned_score = cleaned.get_json(&board, 200).await[TARGET]["FRA"]["score"].clone();
     assert_json_close(&cleaned_score, &honest_score, "the target's score");
+    eprintln!(
+        "{TARGET} in FRA: score {attacked_score} under attack, {cleaned_score} after the \
+         removal, {honest_score} in the reference; {} reads equal",
+        reads(start, end).len()
+    );
     common::exact::assert_counted_once(&attacked).await;
     let mut rng = fastrand::Rng::with_seed(7);
     let windows = common::exact::windows(&mut rng, leaderboard::now(), 2);
