@@ -11,6 +11,7 @@ use crate::model::Region;
 use crate::query::{JobType, Params};
 use crate::rollup::{Plan, SPANS};
 use crate::stats::Stat;
+use futures_util::TryStreamExt;
 use once_cell::sync::Lazy;
 use serde_json::value::RawValue;
 use std::collections::hash_map::Entry;
@@ -723,7 +724,8 @@ pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pip
 }
 
 /// What a score_history request reads: the keys of its regions, and whether the events
-/// V4's backfill has not counted are read too (see [`history_regions`]).
+/// V4's backfill has not counted are read too (see [`history_regions`]; a statement that
+/// finds a recount under way reads them whatever this says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryScope {
     pub regions: Vec<i32>,
@@ -739,7 +741,9 @@ pub struct HistoryScope {
 /// none): planned in, that part costs milliseconds even when it reads nothing (the
 /// planner sends it to parallel workers, which start before its filter finds the
 /// backfill done). The backfill restarts only when a migration (such as V5) recounts
-/// everything, which it announces before it empties the rollups.
+/// everything, in the transaction that empties the rollups; one that commits after this
+/// read is noticed by each statement in its own snapshot ([`recount_marker`], the extent's
+/// last column), which then reads the events too.
 pub async fn history_regions(
     db: &Db,
     params: &Params,
@@ -851,11 +855,17 @@ impl<'a> History<'a> {
 /// The scored events of a score_history request that V4's backfill has not counted yet
 /// (see [`raw_edges`]), of every orchestrator, as a CTE named `pending_events`:
 /// materialized, so the time index alone finds them; empty at once when the backfill is
-/// done.
+/// done. It holds only what the statements use, the three scored fields already taken out
+/// of the payload (as the rollups sum them, `COALESCE(…, 0)`): materializing whole payloads
+/// of every event of a 7-day window during a recount wrote them all to a temporary file
+/// first, and each arm parsed them again.
 macro_rules! history_pending {
     () => {
         concat!(
-            "pending_events AS MATERIALIZED (SELECT e.region_id, e.orchestrator, e.event_time, e.payload \
+            "pending_events AS MATERIALIZED (SELECT e.region_id, e.orchestrator, e.event_time, \
+                    COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0) AS success_rate, \
+                    COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0) AS round_trip_time, \
+                    COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) AS seg_duration \
                FROM events e WHERE ",
             pending!(),
             " IS NOT NULL AND e.id <= ",
@@ -867,6 +877,19 @@ macro_rules! history_pending {
                 AND e.region_id = ANY ($1::int4[]))"
         )
     };
+}
+
+/// The first arm of a score_history statement that leaves the uncounted events out: one
+/// row of `columns` NULLs when, in the statement's own snapshot, the backfill is under way
+/// after all (a recount, such as V5's, committed after [`history_regions`] read its state
+/// and emptied the rollups). The reader sees that row before any other and runs the
+/// statement again with the events (see [`History::pending`]), so the data read and the
+/// decision to read the events come from one snapshot, as in aggregated_stats.
+fn recount_marker(columns: usize) -> String {
+    format!(
+        "SELECT {} FROM leaderboard_backfill m WHERE m.pending_through IS NOT NULL UNION ALL ",
+        vec!["NULL"; columns].join(", ")
+    )
 }
 
 /// The most buckets of a span a one-region request lists ([`history_buckets`]); a longer
@@ -908,8 +931,12 @@ static HISTORY_EXTENT: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
                 (
                     concat!(history_pending!(), ", "),
                     " UNION ALL \
-                     SELECT e.region_id, e.orchestrator, floor(extract(epoch FROM e.event_time))::int8 \
-                       FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+                     SELECT p.region_id, p.orchestrator, floor(extract(epoch FROM v.t))::int8 \
+                       FROM (SELECT e.region_id, e.orchestrator, min(e.event_time) AS first, \
+                                    max(e.event_time) AS last \
+                               FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4) \
+                              GROUP BY e.region_id, e.orchestrator) p \
+                      CROSS JOIN LATERAL (VALUES (p.first), (p.last)) v (t)",
                 )
             } else {
                 ("", "")
@@ -921,9 +948,10 @@ static HISTORY_EXTENT: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
                    UNION ALL \
                    SELECT b.region_id, b.orchestrator, b.bucket FROM event_bucket_appends b \
                     WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
-                 SELECT count(*), min(x.first), max(x.last) \
+                 SELECT count(*), min(x.first), max(x.last), {recount} \
                    FROM (SELECT min(g.bucket) AS first, max(g.bucket) AS last FROM g \
                           GROUP BY g.region_id, g.orchestrator) x",
+                recount = concat!(pending!(), " IS NOT NULL"),
                 buckets = history_buckets("21600", "$7 - (($7 % 21600) + 21600) % 21600", "$8", listed),
                 f = history_filter!(),
             )
@@ -933,37 +961,43 @@ static HISTORY_EXTENT: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
 
 /// The rows a score_history request adds up, `(region, orchestrator, bucket, events, sums of
 /// the three scored fields)`, in the order they are to be added: the rollup rows of the
-/// interval's span, the appended 600 s rows, and the events not counted yet (one row each,
-/// at its time floored to the second). `bucket` is the start of a rollup bucket (or that
-/// second), which [`history_averages`] files under the interval's bucket holding it. The
-/// span's compacted rows start at its first positive bucket: migration V4 files a bucket
-/// before 1970 under the span's bucket 0 (it divides towards zero), so that range is read
-/// from the 600 s rows, which are exact.
+/// interval's span, the appended 600 s rows, and the events not counted yet, summed per
+/// group and interval bucket here (one row per point, whatever their number: sent one
+/// row per event, a 7-day window during a recount was 2 M rows). `bucket` is the start of
+/// a rollup bucket (or of the interval's bucket), which [`history_averages`] files under
+/// the interval's bucket holding it. The span's compacted rows start at its first positive
+/// bucket: migration V4 files a bucket before 1970 under the span's bucket 0 (it divides
+/// towards zero), so that range is read from the 600 s rows, which are exact. Without the
+/// uncounted events, the statement starts with [`recount_marker`].
 ///
-/// Not grouped here: with the interval's own span nearly every row is a group of one, and
-/// PostgreSQL's grouping (a hash or a sort on the orchestrator's text, numeric sums of
-/// `events`) took more than half of the statement's time, which adding them up as they
-/// arrive does not.
+/// The rollup rows are not grouped here: with the interval's own span nearly every row is
+/// a group of one, and PostgreSQL's grouping (a hash or a sort on the orchestrator's text,
+/// numeric sums of `events`) took more than half of the statement's time, which adding
+/// them up as they arrive does not.
 static HISTORY: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
     let columns = "b.region_id, b.orchestrator::text, b.bucket, b.events, b.success_rate, \
                    b.round_trip_time, b.seg_duration";
     [false, true].map(|listed| {
         [false, true].map(|pending| {
-            let (with, arm) = if pending {
+            let (with, marker, arm) = if pending {
                 (
                     concat!("WITH ", history_pending!()),
-                    " UNION ALL \
-                     SELECT e.region_id, e.orchestrator::text, floor(extract(epoch FROM e.event_time))::int8, 1, \
-                            COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
-                            COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
-                            COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
-                       FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+                    String::new(),
+                    format!(
+                        " UNION ALL \
+                         SELECT e.region_id, e.orchestrator::text, extract(epoch FROM {bucket})::int8, \
+                                count(*), sum(e.success_rate), sum(e.round_trip_time), \
+                                sum(e.seg_duration) \
+                           FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4) \
+                          GROUP BY e.region_id, e.orchestrator, {bucket}",
+                        bucket = date_bin("e.event_time")
+                    ),
                 )
             } else {
-                ("", "")
+                ("", recount_marker(7), String::new())
             };
             format!(
-                "{with} SELECT {columns} FROM event_buckets b \
+                "{with} {marker} SELECT {columns} FROM event_buckets b \
                          WHERE b.span = $5 AND {buckets} {f} \
                         UNION ALL \
                         SELECT {columns} FROM event_buckets b \
@@ -988,38 +1022,40 @@ macro_rules! bin_origin {
     };
 }
 
+/// The start of the interval's bucket (`$6` seconds) holding `time`, by `date_bin`: integer
+/// arithmetic on microseconds, where the numeric `floor(extract(epoch …) / $6)` per row
+/// cost about as much as the median's sort.
+fn date_bin(time: &str) -> String {
+    format!(
+        "date_bin(make_interval(secs => $6), {time}, {})",
+        bin_origin!()
+    )
+}
+
 /// The AI median per interval bucket of a score_history request: as
 /// [`median_round_trip`] takes it for the bucket's window (every orchestrator; the
 /// request's region, or every AI region), from `ai_round_trips` and the events not
-/// counted yet. The buckets are `date_bin`'s, integer arithmetic on microseconds: the
-/// numeric `floor(extract(epoch …) / $6)` per row it replaces cost about as much as the
-/// sort. (Taking the medians in Rust instead was slower: sending every round trip cost
-/// more than PostgreSQL's sorts.)
+/// counted yet, in [`date_bin`]'s buckets; without those events, it starts with
+/// [`recount_marker`]. (Taking the medians in Rust instead was slower: sending every
+/// round trip cost more than PostgreSQL's sorts.)
 static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
-    let bucket = |time: &str| {
-        format!(
-            "date_bin(make_interval(secs => $6), {time}, {})",
-            bin_origin!()
-        )
-    };
     [false, true].map(|pending| {
-        let (with, arm) = if pending {
+        let (with, marker, arm) = if pending {
             (
                 concat!("WITH ", history_pending!()),
+                String::new(),
                 format!(
                     " UNION ALL \
-                     SELECT {}, leaderboard_number(e.payload -> 'round_trip_time') \
-                       FROM pending_events e \
-                      WHERE leaderboard_number(e.payload -> 'success_rate') = 1 \
-                        AND leaderboard_number(e.payload -> 'round_trip_time') <> 0",
-                    bucket("e.event_time")
+                     SELECT {}, e.round_trip_time FROM pending_events e \
+                      WHERE e.success_rate = 1 AND e.round_trip_time <> 0",
+                    date_bin("e.event_time")
                 ),
             )
         } else {
-            ("", String::new())
+            ("", recount_marker(2), String::new())
         };
         format!(
-            "{with} SELECT extract(epoch FROM r.t)::int8, \
+            "{with} {marker} SELECT extract(epoch FROM r.t)::int8, \
                     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r.round_trip_time) \
                FROM (SELECT {} AS t, a.round_trip_time \
                        FROM ai_round_trips a \
@@ -1027,7 +1063,7 @@ static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
                         AND a.event_time >= to_timestamp($9) AND a.event_time < to_timestamp($10) \
                         AND a.region_id = ANY ($1::int4[]) {arm}) r \
               GROUP BY r.t",
-            bucket("a.event_time")
+            date_bin("a.event_time")
         )
     })
 });
@@ -1042,27 +1078,40 @@ pub struct HistoryExtent {
 }
 
 /// The data a score_history request over a [`HistoryScope`] would read, counted before it is
-/// read (see [`HISTORY_EXTENT`]); `None` when there is none.
+/// read (see [`HISTORY_EXTENT`]); `None` when there is none. When the statement's snapshot
+/// shows a backfill under way that `scope` did not expect (a recount committed since
+/// [`history_regions`]), it is counted again with the uncounted events, and `scope` says
+/// so from then on, for the statements after it.
 pub async fn history_extent(
     db: &Db,
     params: &Params,
-    scope: &HistoryScope,
+    scope: &mut HistoryScope,
     buckets: &Buckets,
 ) -> Result<Option<HistoryExtent>, DbError> {
-    let history = History::of(params, scope, buckets);
     let client = db.client().await?;
-    let row = db
-        .timed(client.query_typed_one(history.rollup_statement(&HISTORY_EXTENT), &history.values()))
-        .await?;
-    let groups: i64 = row.get(0);
-    Ok(match (row.get(1), row.get(2)) {
-        (Some(first), Some(last)) if groups > 0 => Some(HistoryExtent {
-            groups,
-            first,
-            last,
-        }),
-        _ => None,
-    })
+    loop {
+        let history = History::of(params, scope, buckets);
+        let row = db
+            .timed(
+                client
+                    .query_typed_one(history.rollup_statement(&HISTORY_EXTENT), &history.values()),
+            )
+            .await?;
+        let pending: bool = row.get(3);
+        if pending && !scope.pending {
+            scope.pending = true;
+            continue;
+        }
+        let groups: i64 = row.get(0);
+        return Ok(match (row.get(1), row.get(2)) {
+            (Some(first), Some(last)) if groups > 0 => Some(HistoryExtent {
+                groups,
+                first,
+                last,
+            }),
+            _ => None,
+        });
+    }
 }
 
 /// The averages of one (orchestrator, region) group in one bucket of a score_history
@@ -1086,41 +1135,26 @@ pub struct BucketAverages {
 /// bucket (so the route makes each series in one go, without looking every point's series
 /// up): the rows of [`HISTORY`] added up per group as `GROUP BY … HAVING sum(events) > 0`
 /// with `sum(x) / sum(events)::float8` adds them up (see [`HistorySums`]).
+///
+/// The rows are added up as they stream in, so what is held is one sum per point (at most
+/// [`crate::history::MAX_POINTS`] once the route has counted them), never the rows read.
+/// A statement that finds a recount under way which `scope` did not expect (see
+/// [`recount_marker`]) is dropped at its first row and run again with the uncounted events.
 pub async fn history_averages(
     db: &Db,
     params: &Params,
     scope: &HistoryScope,
     buckets: &Buckets,
 ) -> Result<Vec<BucketAverages>, DbError> {
-    let history = History::of(params, scope, buckets);
-    let interval = buckets.interval.seconds();
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(history.rollup_statement(&HISTORY), &history.values()))
-        .await?;
-    let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let key = (row.get(0), row.get(1), bucket_of(row.get(2), interval));
-        let (events, success_rate, round_trip_time, seg_duration): (i64, f64, f64, f64) =
-            (row.get(3), row.get(4), row.get(5), row.get(6));
-        match groups.entry(key) {
-            Entry::Vacant(group) => {
-                group.insert(HistorySums {
-                    events: i128::from(events),
-                    success_rate,
-                    round_trip_time,
-                    seg_duration,
-                });
-            }
-            Entry::Occupied(mut group) => {
-                let sums = group.get_mut();
-                sums.events += i128::from(events);
-                sums.success_rate = float8_add(sums.success_rate, success_rate)?;
-                sums.round_trip_time = float8_add(sums.round_trip_time, round_trip_time)?;
-                sums.seg_duration = float8_add(sums.seg_duration, seg_duration)?;
-            }
+    let mut scope = scope.clone();
+    let groups = loop {
+        let history = History::of(params, &scope, buckets);
+        match db.timed(add_up_history(&client, &history)).await? {
+            Some(groups) => break groups,
+            None => scope.pending = true,
         }
-    }
+    };
     let mut averages = Vec::with_capacity(groups.len());
     for ((region, orchestrator, t), sums) in groups {
         if sums.events <= 0 {
@@ -1144,6 +1178,45 @@ pub async fn history_averages(
         (&a.orchestrator, a.region, a.t).cmp(&(&b.orchestrator, b.region, b.t))
     });
     Ok(averages)
+}
+
+/// The sums per (region, orchestrator, interval bucket) of [`HISTORY`]'s rows, added as
+/// they stream in; `None` at the [`recount_marker`]'s row.
+async fn add_up_history(
+    client: &tokio_postgres::Client,
+    history: &History<'_>,
+) -> Result<Option<HashMap<(i32, String, i64), HistorySums>>, DbError> {
+    let rows = client
+        .query_typed_raw(history.rollup_statement(&HISTORY), history.values())
+        .await?;
+    let mut rows = std::pin::pin!(rows);
+    let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::new();
+    while let Some(row) = rows.try_next().await? {
+        let Some(region) = row.get::<_, Option<i32>>(0) else {
+            return Ok(None);
+        };
+        let key = (region, row.get(1), bucket_of(row.get(2), history.interval));
+        let (events, success_rate, round_trip_time, seg_duration): (i64, f64, f64, f64) =
+            (row.get(3), row.get(4), row.get(5), row.get(6));
+        match groups.entry(key) {
+            Entry::Vacant(group) => {
+                group.insert(HistorySums {
+                    events: i128::from(events),
+                    success_rate,
+                    round_trip_time,
+                    seg_duration,
+                });
+            }
+            Entry::Occupied(mut group) => {
+                let sums = group.get_mut();
+                sums.events += i128::from(events);
+                sums.success_rate = float8_add(sums.success_rate, success_rate)?;
+                sums.round_trip_time = float8_add(sums.round_trip_time, round_trip_time)?;
+                sums.seg_duration = float8_add(sums.seg_duration, seg_duration)?;
+            }
+        }
+    }
+    Ok(Some(groups))
 }
 
 /// One group's sums while [`history_averages`] adds its rows up, as PostgreSQL's `sum`
@@ -1189,22 +1262,35 @@ fn float8_div(a: f64, b: f64) -> Result<f64, DbError> {
 }
 
 /// The AI median per bucket start of a score_history request over a [`HistoryScope`] (see
-/// [`HISTORY_MEDIANS`]); a bucket without successful round trips is absent.
+/// [`HISTORY_MEDIANS`]); a bucket without successful round trips is absent. One row per
+/// bucket; a statement that finds a recount under way which `scope` did not expect (see
+/// [`recount_marker`]) is run again with the uncounted events.
 pub async fn history_medians(
     db: &Db,
     params: &Params,
     scope: &HistoryScope,
     buckets: &Buckets,
 ) -> Result<BTreeMap<i64, f64>, DbError> {
-    let history = History::of(params, scope, buckets);
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(history.statement(&HISTORY_MEDIANS), &history.values()))
-        .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| Some((row.get(0), row.get::<_, Option<f64>>(1)?)))
-        .collect())
+    let mut scope = scope.clone();
+    loop {
+        let history = History::of(params, &scope, buckets);
+        let rows = db
+            .timed(client.query_typed(history.statement(&HISTORY_MEDIANS), &history.values()))
+            .await?;
+        if !scope.pending
+            && rows
+                .iter()
+                .any(|row| row.get::<_, Option<i64>>(0).is_none())
+        {
+            scope.pending = true;
+            continue;
+        }
+        return Ok(rows
+            .iter()
+            .filter_map(|row| Some((row.get(0), row.get::<_, Option<f64>>(1)?)))
+            .collect());
+    }
 }
 
 #[cfg(test)]
