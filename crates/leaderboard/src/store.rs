@@ -326,7 +326,9 @@ macro_rules! pending {
 }
 
 /// One orchestrator's stored stats per region, newest first, as stored (the JSON text is
-/// passed through, not parsed and written again).
+/// passed through, not parsed and written again). The answer is every row of the window,
+/// so it grows with them; the rows are moved into it as they stream in, so the rows are
+/// not held a second time meanwhile.
 pub async fn raw_stats(
     db: &Db,
     params: &Params,
@@ -335,12 +337,13 @@ pub async fn raw_stats(
     let since = filter.since.unwrap_or(f64::NEG_INFINITY);
     let until = filter.until.unwrap_or(f64::INFINITY);
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(
-            concat!(
-                "WITH ",
-                scope!(),
-                "SELECT s.name, e.payload::text \
+    let by_region = async {
+        let rows = client
+            .query_typed_raw(
+                concat!(
+                    "WITH ",
+                    scope!(),
+                    "SELECT s.name, e.payload::text \
                    FROM events e JOIN scope s ON s.id = e.region_id \
                   WHERE e.orchestrator = $3 \
                     AND e.region_id = ANY (ARRAY(SELECT id FROM scope)) \
@@ -348,25 +351,28 @@ pub async fn raw_stats(
                     AND ($6::text IS NULL OR e.payload ->> 'model' = $6) \
                     AND ($7::text IS NULL OR e.payload ->> 'pipeline' = $7) \
                   ORDER BY e.event_time DESC, e.id DESC"
-            ),
-            &[
-                text(&filter.job_type),
-                text(&filter.region),
-                text(&filter.orchestrator),
-                float8(&since),
-                float8(&until),
-                text(&filter.model),
-                text(&filter.pipeline),
-            ],
-        ))
-        .await?;
-    let mut by_region: BTreeMap<String, Vec<Box<RawValue>>> = BTreeMap::new();
-    for row in rows {
-        let payload = RawValue::from_string(row.get(1))
-            .map_err(|e| DbError::Internal(format!("stored payload is not JSON: {e}")))?;
-        by_region.entry(row.get(0)).or_default().push(payload);
-    }
-    Ok(by_region)
+                ),
+                [
+                    text(&filter.job_type),
+                    text(&filter.region),
+                    text(&filter.orchestrator),
+                    float8(&since),
+                    float8(&until),
+                    text(&filter.model),
+                    text(&filter.pipeline),
+                ],
+            )
+            .await?;
+        let mut rows = std::pin::pin!(rows);
+        let mut by_region: BTreeMap<String, Vec<Box<RawValue>>> = BTreeMap::new();
+        while let Some(row) = rows.try_next().await? {
+            let payload = RawValue::from_string(row.get(1))
+                .map_err(|e| DbError::Internal(format!("stored payload is not JSON: {e}")))?;
+            by_region.entry(row.get(0)).or_default().push(payload);
+        }
+        Ok::<_, DbError>(by_region)
+    };
+    db.timed(by_region).await
 }
 
 /// `SELECT {select}` over the whole buckets of a [`Plan`]: for each span of [`SPANS`] the
