@@ -84,11 +84,25 @@ requests() {
 }
 
 requests during
-stop_server
 
+# The straightforward SQL over `event_details` on the same data and window (the shape of
+# the original service's queries), once each, for comparison with the routes above.
+sql_s() { psql "$URL" -qAt -c '\timing on' -c "$2" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | awk -v n="$1" '{printf "%-60s %10.3f\n", "psql: " n, $1 / 1000}'; }
+SQLWIN="event_time >= to_timestamp($((NOW - 7 * 86400))) AND event_time <= to_timestamp($NOW)"
+sql_s "GROUP BY day over event_details (transcoding)" \
+  "SELECT orchestrator, region_name, floor(extract(epoch FROM event_time) / 86400), count(*), AVG(COALESCE(success_rate, 0)), AVG(COALESCE(round_trip_time, 0)), AVG(COALESCE(seg_duration, 0)) FROM event_details WHERE job_type_name = 'transcoding' AND $SQLWIN GROUP BY 1, 2, 3"
+sql_s "AVG over event_details (transcoding)" \
+  "SELECT orchestrator, region_name, AVG(COALESCE(success_rate, 0)), AVG(COALESCE(round_trip_time, 0)), AVG(COALESCE(seg_duration, 0)) FROM event_details WHERE job_type_name = 'transcoding' AND $SQLWIN GROUP BY 1, 2"
+sql_s "AVG over event_details (model+pipeline)" \
+  "SELECT orchestrator, region_name, AVG(COALESCE(success_rate, 0)), AVG(COALESCE(round_trip_time, 0)) FROM event_details WHERE job_type_name = 'ai' AND payload->>'model' = '$MODEL' AND payload->>'pipeline' = '$PIPELINE' AND $SQLWIN GROUP BY 1, 2"
+sql_s "DISTINCT pipeline, model, region over event_details" \
+  "SELECT DISTINCT payload->>'pipeline', payload->>'model', region_name FROM event_details WHERE job_type_name = 'ai' AND $SQLWIN"
+
+# The database lives as long as the server that started it.
 start=$SECONDS
 POSTGRES="$URL" "$BIN" migrate up >/dev/null 2>"$WORK/up.err" || { cat "$WORK/up.err"; exit 1; }
 echo "recount finished by migrate up in $((SECONDS - start)) s"
+stop_server
 start_server "$BIN" SECRET=bench BACKFILL=off REGIONS_CACHE_TIMEOUT=0 PIPELINES_CACHE_TIMEOUT=0
 requests after
 

@@ -410,28 +410,35 @@ fn bucket_arms(select: &str, tables: (&str, &str), filter: &str, first: usize) -
 /// the query filters; the second arm is skipped outright once the backfill is done.
 /// Unscored tests (migration V5's `leaderboard_scored`) are left out, as the rollups
 /// leave them out.
-fn raw_edges(first: usize) -> String {
+///
+/// It holds `columns` of the events that pass `filter` (the query's groups), not whole
+/// rows: during a recount the second arm is every event of the window, and materializing
+/// their payloads (a 7-day window: 2 M of them, written to a temporary file and read back
+/// to be parsed) cost more than the straightforward AVG over `event_details` does.
+fn raw_edges(first: usize, columns: &str, filter: &str) -> String {
     format!(
         concat!(
-            "edge AS MATERIALIZED (SELECT e.* FROM events e \
+            "edge AS MATERIALIZED (SELECT {columns} FROM events e \
           WHERE ((e.event_time >= to_timestamp(${}) AND e.event_time < to_timestamp(${})) \
               OR (e.event_time >= to_timestamp(${}) AND e.event_time <= to_timestamp(${}))) \
-            AND leaderboard_scored(e.payload) \
+            AND leaderboard_scored(e.payload) {filter} \
           UNION ALL \
-         SELECT e.* FROM events e \
+         SELECT {columns} FROM events e \
           WHERE ",
             pending!(),
             " IS NOT NULL AND e.id <= ",
             pending!(),
             " AND e.event_time >= to_timestamp(${}) AND e.event_time < to_timestamp(${}) \
-              AND leaderboard_scored(e.payload))"
+              AND leaderboard_scored(e.payload) {filter})"
         ),
         first,
         first + 1,
         first + 2,
         first + 3,
         first + 1,
-        first + 2
+        first + 2,
+        columns = columns,
+        filter = filter,
     )
 }
 
@@ -448,20 +455,24 @@ static PARTS: Lazy<String> = Lazy::new(|| {
         filter,
         6,
     );
-    let raw = "SELECT e.region_id, e.orchestrator, \
-                 COALESCE(e.payload ->> 'model', ''), COALESCE(e.payload ->> 'pipeline', ''), 1, \
-                 COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
-                 COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
-                 COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
-               FROM edge e \
-              WHERE ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
-                AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
-                AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)";
+    let edge = raw_edges(
+        6 + 4 * SPANS.len(),
+        "e.region_id, e.orchestrator, \
+         COALESCE(e.payload ->> 'model', '') AS model, COALESCE(e.payload ->> 'pipeline', '') AS pipeline, \
+         COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0) AS success_rate, \
+         COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0) AS round_trip_time, \
+         COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) AS seg_duration",
+        "AND ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
+         AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
+         AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)",
+    );
+    let raw = "SELECT e.region_id, e.orchestrator, e.model, e.pipeline, 1, e.success_rate, \
+                      e.round_trip_time, e.seg_duration \
+                 FROM edge e";
     format!(
-        "WITH {}, {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
+        "WITH {}, {edge}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
          round_trip_time, seg_duration) AS ({buckets} UNION ALL {raw}) ",
         scope!(),
-        raw_edges(6 + 4 * SPANS.len())
     )
 });
 
@@ -694,15 +705,18 @@ static PIPELINES: Lazy<String> = Lazy::new(|| {
         "AND b.region_id IN (SELECT id FROM scope)",
         3,
     );
-    let raw = "SELECT e.region_id, e.payload ->> 'model', e.payload ->> 'pipeline', 1 FROM edge e \
-               WHERE e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
-                 AND e.region_id IN (SELECT id FROM scope)";
+    let edge = raw_edges(
+        3 + 4 * SPANS.len(),
+        "e.region_id, e.payload ->> 'model' AS model, e.payload ->> 'pipeline' AS pipeline",
+        "AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
+         AND e.region_id IN (SELECT id FROM scope)",
+    );
+    let raw = "SELECT e.region_id, e.model, e.pipeline, 1 FROM edge e";
     format!(
-        "WITH {}, {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
+        "WITH {}, {edge}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
          SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
           GROUP BY 1, 2, 3 HAVING sum(p.events) > 0",
         scope!(),
-        raw_edges(3 + 4 * SPANS.len())
     )
 });
 
