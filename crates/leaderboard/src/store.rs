@@ -411,35 +411,79 @@ fn bucket_arms(select: &str, tables: (&str, &str), filter: &str, first: usize) -
 /// Unscored tests (migration V5's `leaderboard_scored`) are left out, as the rollups
 /// leave them out.
 ///
-/// It holds `columns` of the events that pass `filter` (the query's groups), not whole
-/// rows: during a recount the second arm is every event of the window, and materializing
-/// their payloads (a 7-day window: 2 M of them, written to a temporary file and read back
-/// to be parsed) cost more than the straightforward AVG over `event_details` does.
-fn raw_edges(first: usize, columns: &str, filter: &str) -> String {
+/// Columns `region_id, orchestrator, payload, model, pipeline, success_rate,
+/// round_trip_time, seg_duration`: an edge's events keep their payload (the query takes
+/// out only what it keeps), the uncounted ones come with those fields taken out of it
+/// instead (`model`, `pipeline` as text; with `fields` the three scored ones as their JSON
+/// values, else NULL), so [`edge_text!`] and [`edge_field!`] read either. During a recount
+/// the second arm is every event of the window, and materializing their whole payloads (a
+/// 7-day window: 2 M of them, written to a temporary file and read back) cost more than
+/// the straightforward AVG over `event_details`.
+///
+/// What is not done here, each measured at 1 M events: the query's group conditions
+/// pushed into the arms made PostgreSQL combine the time index with the region's or the
+/// model's index (800,000 entries read for 5,000 rows: aggregated_stats twice as slow);
+/// the numbers parsed in the second arm (by the parallel workers during a recount) raised
+/// the plan's estimated cost past `jit_above_cost`, and compiling it cost 35-50 ms on
+/// every aggregated_stats, even with no recount under way.
+fn raw_edges(first: usize, fields: bool) -> String {
+    let field = |name: &str| {
+        if fields {
+            format!("e.payload -> '{name}'")
+        } else {
+            "NULL::jsonb".to_string()
+        }
+    };
     format!(
         concat!(
-            "edge AS MATERIALIZED (SELECT {columns} FROM events e \
-          WHERE ((e.event_time >= to_timestamp(${}) AND e.event_time < to_timestamp(${})) \
-              OR (e.event_time >= to_timestamp(${}) AND e.event_time <= to_timestamp(${}))) \
-            AND leaderboard_scored(e.payload) {filter} \
-          UNION ALL \
-         SELECT {columns} FROM events e \
-          WHERE ",
+            "edge AS MATERIALIZED (\
+               SELECT e.region_id, e.orchestrator, e.payload, NULL::text AS model, \
+                      NULL::text AS pipeline, NULL::jsonb AS success_rate, \
+                      NULL::jsonb AS round_trip_time, NULL::jsonb AS seg_duration \
+                 FROM events e \
+                WHERE ((e.event_time >= to_timestamp(${a}) AND e.event_time < to_timestamp(${b})) \
+                    OR (e.event_time >= to_timestamp(${c}) AND e.event_time <= to_timestamp(${d}))) \
+                  AND leaderboard_scored(e.payload) \
+               UNION ALL \
+               SELECT e.region_id, e.orchestrator, NULL::jsonb, e.payload ->> 'model', \
+                      e.payload ->> 'pipeline', {sr}, {rtt}, {seg} \
+                 FROM events e \
+                WHERE ",
             pending!(),
             " IS NOT NULL AND e.id <= ",
             pending!(),
-            " AND e.event_time >= to_timestamp(${}) AND e.event_time < to_timestamp(${}) \
-              AND leaderboard_scored(e.payload) {filter})"
+            " AND e.event_time >= to_timestamp(${b}) AND e.event_time < to_timestamp(${c}) \
+                  AND leaderboard_scored(e.payload))"
         ),
-        first,
-        first + 1,
-        first + 2,
-        first + 3,
-        first + 1,
-        first + 2,
-        columns = columns,
-        filter = filter,
+        a = first,
+        b = first + 1,
+        c = first + 2,
+        d = first + 3,
+        sr = field("success_rate"),
+        rtt = field("round_trip_time"),
+        seg = field("seg_duration"),
     )
+}
+
+/// A field of an [`raw_edges`] row as text (`model`, `pipeline`): taken out already, or
+/// from its payload.
+macro_rules! edge_text {
+    ($field:literal) => {
+        concat!("COALESCE(e.", $field, ", e.payload ->> '", $field, "')")
+    };
+}
+
+/// A scored field of an [`raw_edges`] row as the rollups sum it, `COALESCE(…, 0)`.
+macro_rules! edge_field {
+    ($field:literal) => {
+        concat!(
+            "COALESCE(leaderboard_number(COALESCE(e.",
+            $field,
+            ", e.payload -> '",
+            $field,
+            "')), 0)"
+        )
+    };
 }
 
 /// The events of a window as partial sums per group, from the buckets of migration V4
@@ -455,29 +499,31 @@ static PARTS: Lazy<String> = Lazy::new(|| {
         filter,
         6,
     );
-    // The scope as an array (an init plan the parallel workers get as a value): joined to
-    // the scope CTE, which workers cannot read, the payloads of a recount's events were
-    // parsed in the leader alone (aggregated_stats over 7 days of 2 M events: 4.5 s, 3.2 s
-    // with the array). The pipelines' edge keeps the join: with the array its plan was
-    // slower there (1.6 s against 0.9 s).
-    let edge = raw_edges(
-        6 + 4 * SPANS.len(),
-        "e.region_id, e.orchestrator, \
-         COALESCE(e.payload ->> 'model', '') AS model, COALESCE(e.payload ->> 'pipeline', '') AS pipeline, \
-         COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0) AS success_rate, \
-         COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0) AS round_trip_time, \
-         COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) AS seg_duration",
-        "AND ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
-         AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
-         AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id = ANY (ARRAY(SELECT id FROM scope))",
+    let raw = concat!(
+        "SELECT e.region_id, e.orchestrator, \
+                COALESCE(",
+        edge_text!("model"),
+        ", ''), COALESCE(",
+        edge_text!("pipeline"),
+        ", ''), 1, ",
+        edge_field!("success_rate"),
+        ", ",
+        edge_field!("round_trip_time"),
+        ", ",
+        edge_field!("seg_duration"),
+        " FROM edge e \
+          WHERE ($3::text IS NULL OR COALESCE(",
+        edge_text!("model"),
+        ", '') = $3) AND ($4::text IS NULL OR COALESCE(",
+        edge_text!("pipeline"),
+        ", '') = $4) \
+            AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)"
     );
-    let raw = "SELECT e.region_id, e.orchestrator, e.model, e.pipeline, 1, e.success_rate, \
-                      e.round_trip_time, e.seg_duration \
-                 FROM edge e";
     format!(
-        "WITH {}, {edge}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
+        "WITH {}, {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
          round_trip_time, seg_duration) AS ({buckets} UNION ALL {raw}) ",
         scope!(),
+        raw_edges(6 + 4 * SPANS.len(), true)
     )
 });
 
@@ -710,18 +756,23 @@ static PIPELINES: Lazy<String> = Lazy::new(|| {
         "AND b.region_id IN (SELECT id FROM scope)",
         3,
     );
-    let edge = raw_edges(
-        3 + 4 * SPANS.len(),
-        "e.region_id, e.payload ->> 'model' AS model, e.payload ->> 'pipeline' AS pipeline",
-        "AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
-         AND e.region_id IN (SELECT id FROM scope)",
+    let raw = concat!(
+        "SELECT e.region_id, ",
+        edge_text!("model"),
+        ", ",
+        edge_text!("pipeline"),
+        ", 1 FROM edge e WHERE ",
+        edge_text!("model"),
+        " IS NOT NULL AND ",
+        edge_text!("pipeline"),
+        " IS NOT NULL AND e.region_id IN (SELECT id FROM scope)"
     );
-    let raw = "SELECT e.region_id, e.model, e.pipeline, 1 FROM edge e";
     format!(
-        "WITH {}, {edge}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
+        "WITH {}, {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
          SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
           GROUP BY 1, 2, 3 HAVING sum(p.events) > 0",
         scope!(),
+        raw_edges(3 + 4 * SPANS.len(), false)
     )
 });
 
