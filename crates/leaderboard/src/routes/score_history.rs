@@ -29,6 +29,8 @@ async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreH
         return Ok(answer);
     }
     let names: BTreeMap<i32, String> = regions.into_iter().collect();
+    // `pending` is a first guess: each statement below checks it in its own snapshot, and
+    // the extent, finding a recount that committed since, sets it for the others.
     let mut keys = store::HistoryScope {
         regions: names.keys().copied().collect(),
         pending,
