@@ -658,7 +658,8 @@ async fn points_include_the_events_the_backfill_has_not_counted_yet() {
 /// to the backfill) that commits after the route read "no backfill under way" and before
 /// it reads the data: each statement sees the recount in its own snapshot and reads the
 /// uncounted events too, so the answer is the one after the recount, not the emptied
-/// rollups' (which the 30 s cache would then keep).
+/// rollups' (which the 30 s cache would then keep). aggregated_stats and pipelines during
+/// the recount answer as after it too.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
     use leaderboard::history::Buckets;
@@ -668,6 +669,8 @@ async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
     let db = TestDb::new().await;
     let mut config = leaderboard::Config::for_database(&db.url);
     config.backfill_in_background = false;
+    // Asked again after the recount: not from the cache.
+    config.pipelines_cache_timeout = Duration::ZERO;
     let server = TestServer::start(config).await;
     server.app.db.migrations().await.expect("migrations");
     let mut rng = fastrand::Rng::with_seed(2727);
@@ -752,6 +755,26 @@ async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
         };
         during.push((extent.groups, averages, medians));
     }
+    // The other read routes over the same window during the recount, to compare after it.
+    let window = format!("since={}&until={}", now - 31.0 * HOUR, now);
+    let others = [
+        format!("/api/aggregated_stats?{window}"),
+        format!("/api/aggregated_stats?{window}{ai}"),
+        format!(
+            "/api/aggregated_stats?{window}&orchestrator={}",
+            ORCHESTRATORS[1]
+        ),
+        format!("/api/pipelines?{window}"),
+    ];
+    let mut others_during = Vec::new();
+    for path in &others {
+        let answer = server.get_json(path, 200).await;
+        assert!(
+            answer.as_object().is_some_and(|m| !m.is_empty()),
+            "{path}: {answer}"
+        );
+        others_during.push(answer);
+    }
     let answers_during: Vec<Value> = {
         let mut answers = Vec::new();
         for query in &queries {
@@ -828,9 +851,13 @@ async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
             .await;
         assert_same_history(&answers_during[i], &after, query);
     }
+    for (path, during) in others.iter().zip(&others_during) {
+        let after = server.get_json(path, 200).await;
+        assert_same_history(during, &after, path);
+    }
 }
 
-/// Two score_history answers with the same points, their numbers equal within rounding.
+/// Two answers with the same keys and entries, their numbers equal within rounding.
 fn assert_same_history(a: &Value, b: &Value, what: &str) {
     match (a, b) {
         (Value::Object(a), Value::Object(b)) => {

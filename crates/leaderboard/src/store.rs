@@ -414,54 +414,67 @@ fn bucket_arms(select: &str, tables: (&str, &str), filter: &str, first: usize) -
 /// Columns `region_id, orchestrator, payload, model, pipeline, success_rate,
 /// round_trip_time, seg_duration`: an edge's events keep their payload (the query takes
 /// out only what it keeps), the uncounted ones come with those fields taken out of it
-/// instead (`model`, `pipeline` as text; with `fields` the three scored ones as their JSON
-/// values, else NULL), so [`edge_text!`] and [`edge_field!`] read either. During a recount
-/// the second arm is every event of the window, and materializing their whole payloads (a
-/// 7-day window: 2 M of them, written to a temporary file and read back) cost more than
-/// the straightforward AVG over `event_details`.
+/// instead, by the parallel workers (`numbers`: the three scored ones too, else NULL), so
+/// [`edge_text!`] and [`edge_field!`] read either. During a recount the second arm is
+/// every event of the window, and materializing their whole payloads (a 7-day window: 2 M
+/// of them, written to a temporary file and read back to be parsed in the leader alone)
+/// cost more than the straightforward AVG over `event_details`.
 ///
-/// What is not done here, each measured at 1 M events: the query's group conditions
-/// pushed into the arms made PostgreSQL combine the time index with the region's or the
-/// model's index (800,000 entries read for 5,000 rows: aggregated_stats twice as slow);
-/// the numbers parsed in the second arm (by the parallel workers during a recount) raised
-/// the plan's estimated cost past `jit_above_cost`, and compiling it cost 35-50 ms on
-/// every aggregated_stats, even with no recount under way.
-fn raw_edges(first: usize, fields: bool) -> String {
-    let field = |name: &str| {
-        if fields {
-            format!("e.payload -> '{name}'")
+/// The second arm is only in the statements for a recount (`pending`: with the query's
+/// group conditions, so only the events it keeps are parsed, the region as an array the
+/// parallel workers get as a value); the others start with [`recount_marker`] instead and
+/// are run again as the former when it answers (see [`recount_checked`]). Planned in,
+/// that arm cost every request: estimated at a third of `events`, its parsing raised the
+/// plan's cost past `jit_above_cost` (35-50 ms of compiling per aggregated_stats at 1 M
+/// events), and without the parsing it still cost 0.3 ms. The edges' arm does not filter
+/// on the query's groups: there, those conditions made PostgreSQL combine the time index
+/// with the region's or the model's index (800,000 entries read for 5,000 rows:
+/// aggregated_stats twice as slow).
+fn raw_edges(first: usize, numbers: bool, pending: Option<&str>) -> String {
+    let number = |name: &str| {
+        if numbers {
+            format!("leaderboard_number(e.payload -> '{name}')")
         } else {
-            "NULL::jsonb".to_string()
+            "NULL::float8".to_string()
         }
     };
+    let uncounted = if let Some(filter) = pending {
+        format!(
+            concat!(
+                " UNION ALL \
+                 SELECT e.region_id, e.orchestrator, NULL::jsonb, e.payload ->> 'model', \
+                        e.payload ->> 'pipeline', {sr}, {rtt}, {seg} \
+                   FROM events e \
+                  WHERE ",
+                pending!(),
+                " IS NOT NULL AND e.id <= ",
+                pending!(),
+                " AND e.event_time >= to_timestamp(${b}) AND e.event_time < to_timestamp(${c}) \
+                    AND leaderboard_scored(e.payload) {filter}"
+            ),
+            filter = filter,
+            b = first + 1,
+            c = first + 2,
+            sr = number("success_rate"),
+            rtt = number("round_trip_time"),
+            seg = number("seg_duration"),
+        )
+    } else {
+        String::new()
+    };
     format!(
-        concat!(
-            "edge AS MATERIALIZED (\
-               SELECT e.region_id, e.orchestrator, e.payload, NULL::text AS model, \
-                      NULL::text AS pipeline, NULL::jsonb AS success_rate, \
-                      NULL::jsonb AS round_trip_time, NULL::jsonb AS seg_duration \
-                 FROM events e \
-                WHERE ((e.event_time >= to_timestamp(${a}) AND e.event_time < to_timestamp(${b})) \
-                    OR (e.event_time >= to_timestamp(${c}) AND e.event_time <= to_timestamp(${d}))) \
-                  AND leaderboard_scored(e.payload) \
-               UNION ALL \
-               SELECT e.region_id, e.orchestrator, NULL::jsonb, e.payload ->> 'model', \
-                      e.payload ->> 'pipeline', {sr}, {rtt}, {seg} \
-                 FROM events e \
-                WHERE ",
-            pending!(),
-            " IS NOT NULL AND e.id <= ",
-            pending!(),
-            " AND e.event_time >= to_timestamp(${b}) AND e.event_time < to_timestamp(${c}) \
-                  AND leaderboard_scored(e.payload))"
-        ),
+        "edge AS MATERIALIZED (\
+           SELECT e.region_id, e.orchestrator, e.payload, NULL::text AS model, \
+                  NULL::text AS pipeline, NULL::float8 AS success_rate, \
+                  NULL::float8 AS round_trip_time, NULL::float8 AS seg_duration \
+             FROM events e \
+            WHERE ((e.event_time >= to_timestamp(${a}) AND e.event_time < to_timestamp(${b})) \
+                OR (e.event_time >= to_timestamp(${c}) AND e.event_time <= to_timestamp(${d}))) \
+              AND leaderboard_scored(e.payload) {uncounted})",
         a = first,
         b = first + 1,
         c = first + 2,
         d = first + 3,
-        sr = field("success_rate"),
-        rtt = field("round_trip_time"),
-        seg = field("seg_duration"),
     )
 }
 
@@ -477,19 +490,40 @@ macro_rules! edge_text {
 macro_rules! edge_field {
     ($field:literal) => {
         concat!(
-            "COALESCE(leaderboard_number(COALESCE(e.",
+            "COALESCE(e.",
             $field,
-            ", e.payload -> '",
+            ", leaderboard_number(e.payload -> '",
             $field,
-            "')), 0)"
+            "'), 0)"
         )
     };
+}
+
+/// Runs `statements[0]`, which starts with [`recount_marker`] (its column `marker` NULL),
+/// and when that row comes (a recount under way in the statement's snapshot) runs
+/// `statements[1]`, which reads the uncounted events too, and returns its rows instead.
+/// The other rows come as they are.
+async fn recount_checked(
+    db: &Db,
+    client: &tokio_postgres::Client,
+    statements: &[String; 2],
+    values: &[Param<'_>],
+    marker: usize,
+) -> Result<Vec<tokio_postgres::Row>, DbError> {
+    let rows = db.timed(client.query_typed(&statements[0], values)).await?;
+    if rows
+        .iter()
+        .any(|row| row.get::<_, Option<&str>>(marker).is_none())
+    {
+        return db.timed(client.query_typed(&statements[1], values)).await;
+    }
+    Ok(rows)
 }
 
 /// The events of a window as partial sums per group, from the buckets of migration V4
 /// and the raw events at the edges. Parameters after [`scope!`]: $3 model and $4 pipeline
 /// ('' for transcoding, NULL for any), $5 orchestrator, then the plan ([`Rollup::values`]).
-static PARTS: Lazy<String> = Lazy::new(|| {
+static PARTS: Lazy<[String; 2]> = Lazy::new(|| {
     let filter = "AND ($3::text IS NULL OR b.model = $3) AND ($4::text IS NULL OR b.pipeline = $4) \
                   AND ($5::text IS NULL OR b.orchestrator = $5) AND b.region_id IN (SELECT id FROM scope)";
     let buckets = bucket_arms(
@@ -519,12 +553,23 @@ static PARTS: Lazy<String> = Lazy::new(|| {
         ", '') = $4) \
             AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)"
     );
-    format!(
-        "WITH {}, {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
-         round_trip_time, seg_duration) AS ({buckets} UNION ALL {raw}) ",
-        scope!(),
-        raw_edges(6 + 4 * SPANS.len(), true)
-    )
+    [false, true].map(|pending| {
+        format!(
+            "WITH {}, {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
+             round_trip_time, seg_duration) AS ({buckets} UNION ALL {raw}) ",
+            scope!(),
+            raw_edges(
+                6 + 4 * SPANS.len(),
+                true,
+                pending.then_some(
+                    "AND ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
+                     AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
+                     AND ($5::text IS NULL OR e.orchestrator = $5) \
+                     AND e.region_id = ANY (ARRAY(SELECT id FROM scope))"
+                )
+            )
+        )
+    })
 });
 
 /// The values of [`scope!`] and [`PARTS`] for one query.
@@ -599,9 +644,10 @@ pub struct GroupAverages {
     pub seg_duration: f64,
 }
 
-static GROUPS: Lazy<String> = Lazy::new(|| {
-    format!(
-        "{} SELECT g.orchestrator::text, s.name, g.success_rate / g.events, \
+static GROUPS: Lazy<[String; 2]> = Lazy::new(|| {
+    [false, true].map(|pending| {
+        format!(
+            "{} {} SELECT g.orchestrator::text, s.name, g.success_rate / g.events, \
                    g.round_trip_time / g.events, g.seg_duration / g.events \
               FROM (SELECT p.region_id, p.orchestrator, sum(p.events)::float8 AS events, \
                            sum(p.success_rate) AS success_rate, \
@@ -610,8 +656,14 @@ static GROUPS: Lazy<String> = Lazy::new(|| {
                       FROM parts p GROUP BY p.region_id, p.orchestrator) g \
               JOIN scope s ON s.id = g.region_id \
              WHERE g.events > 0",
-        PARTS.as_str()
-    )
+            PARTS[usize::from(pending)],
+            if pending {
+                String::new()
+            } else {
+                recount_marker(5)
+            }
+        )
+    })
 });
 
 /// The rollups' sums gain and lose rows (updates, deletes, the backfill), so an average
@@ -647,9 +699,7 @@ fn settle_seconds(average: f64) -> f64 {
 pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverages>, DbError> {
     let rollup = Rollup::of(params);
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(GROUPS.as_str(), &rollup.values()))
-        .await?;
+    let rows = recount_checked(db, &client, &GROUPS, &rollup.values(), 1).await?;
     Ok(rows
         .iter()
         .map(|row| GroupAverages {
@@ -706,9 +756,10 @@ pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, 
     Ok(row.get(0))
 }
 
-static BEST_AI_GROUP: Lazy<String> = Lazy::new(|| {
-    format!(
-        "{} SELECT s.name, p.model, p.pipeline, \
+static BEST_AI_GROUP: Lazy<[String; 2]> = Lazy::new(|| {
+    [false, true].map(|pending| {
+        format!(
+            "{} {} (SELECT s.name, p.model, p.pipeline, \
                    sum(p.success_rate) / sum(p.events)::float8 AS success_rate, \
                    sum(p.round_trip_time) / sum(p.events)::float8 AS round_trip_time \
               FROM parts p JOIN scope s ON s.id = p.region_id \
@@ -718,9 +769,15 @@ static BEST_AI_GROUP: Lazy<String> = Lazy::new(|| {
              ORDER BY round((sum(p.success_rate) / sum(p.events)::float8)::numeric, 9) DESC, \
                       round((sum(p.round_trip_time) / sum(p.events)::float8)::numeric, 6) ASC, \
                       1, 2, 3 \
-             LIMIT 1",
-        PARTS.as_str()
-    )
+             LIMIT 1)",
+            PARTS[usize::from(pending)],
+            if pending {
+                String::new()
+            } else {
+                recount_marker(5)
+            }
+        )
+    })
 });
 
 /// One orchestrator's best AI group in the window: highest average success rate, then
@@ -735,10 +792,8 @@ pub async fn best_ai_group(
     rollup.model = None;
     rollup.pipeline = None;
     let client = db.client().await?;
-    let row = db
-        .timed(client.query_typed_opt(BEST_AI_GROUP.as_str(), &rollup.values()))
-        .await?;
-    Ok(row.map(|r| {
+    let rows = recount_checked(db, &client, &BEST_AI_GROUP, &rollup.values(), 0).await?;
+    Ok(rows.first().map(|r| {
         (
             r.get(0),
             r.get(1),
@@ -749,7 +804,7 @@ pub async fn best_ai_group(
     }))
 }
 
-static PIPELINES: Lazy<String> = Lazy::new(|| {
+static PIPELINES: Lazy<[String; 2]> = Lazy::new(|| {
     let buckets = bucket_arms(
         "b.region_id, b.model, b.pipeline, b.events",
         ("pipeline_buckets", "pipeline_bucket_appends"),
@@ -767,22 +822,30 @@ static PIPELINES: Lazy<String> = Lazy::new(|| {
         edge_text!("pipeline"),
         " IS NOT NULL AND e.region_id IN (SELECT id FROM scope)"
     );
-    format!(
-        "WITH {}, {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
-         SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
-          GROUP BY 1, 2, 3 HAVING sum(p.events) > 0",
-        scope!(),
-        raw_edges(3 + 4 * SPANS.len(), false)
-    )
+    [false, true].map(|pending| {
+        format!(
+            "WITH {}, {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
+             {} SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
+              GROUP BY 1, 2, 3 HAVING sum(p.events) > 0",
+            scope!(),
+            raw_edges(
+                3 + 4 * SPANS.len(),
+                false,
+                pending.then_some(
+                    "AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
+                     AND e.region_id = ANY (ARRAY(SELECT id FROM scope))"
+                )
+            ),
+            if pending { String::new() } else { recount_marker(3) }
+        )
+    })
 });
 
 /// The AI pipelines in the window with their models and regions, each sorted and distinct.
 pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pipeline>, DbError> {
     let rollup = Rollup::of(params);
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(PIPELINES.as_str(), &rollup.pipeline_values()))
-        .await?;
+    let rows = recount_checked(db, &client, &PIPELINES, &rollup.pipeline_values(), 2).await?;
     let mut by_pipeline: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for row in rows {
         let entry = by_pipeline.entry(row.get(0)).or_default();
@@ -961,12 +1024,13 @@ fn history_pending(materialized: bool) -> String {
     )
 }
 
-/// The first arm of a score_history statement that leaves the uncounted events out: one
-/// row of `columns` NULLs when, in the statement's own snapshot, the backfill is under way
-/// after all (a recount, such as V5's, committed after [`history_regions`] read its state
-/// and emptied the rollups). The reader sees that row before any other and runs the
-/// statement again with the events (see [`History::pending`]), so the data read and the
-/// decision to read the events come from one snapshot, as in aggregated_stats.
+/// The first arm of a statement that leaves the uncounted events out: one row of
+/// `columns` NULLs when, in the statement's own snapshot, the backfill is under way after
+/// all (a recount, such as V5's, committed after [`history_regions`] read its state and
+/// emptied the rollups; for the leaderboard's statements, any backfill). The reader sees
+/// that row and runs the statement again with the events (see [`History::pending`],
+/// [`recount_checked`]), so the data read and the decision to read the events come from
+/// one snapshot.
 fn recount_marker(columns: usize) -> String {
     format!(
         "SELECT {} FROM leaderboard_backfill m WHERE m.pending_through IS NOT NULL UNION ALL ",
