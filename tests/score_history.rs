@@ -2,8 +2,10 @@
 //! `/api/aggregated_stats` over that bucket alone (transcoding and AI, each filter, each
 //! interval, unscored tests among the data), the tests it counts equal a straightforward
 //! count over `event_details`, events on an edge belong to the bucket that starts there
-//! (also before 1970), answers stay exact while V4/V5's backfill is under way, and the
-//! 400s and the empty answer.
+//! (also before 1970; events exactly on edges among the random data, AI ones too, with
+//! even-count and empty AI medians among the points compared), answers stay exact while
+//! V4/V5's backfill is under way and when a recount commits between the route's reads, and
+//! the 400s and the empty answer.
 
 mod common;
 
@@ -18,22 +20,41 @@ use std::time::Duration;
 
 const INTERVALS: [(&str, f64); 3] = [("1h", 3600.0), ("6h", 21_600.0), ("1d", 86_400.0)];
 
-/// `n` random events within the last 30 hours, none within a millisecond of an hour's
-/// edge (so `until = t + interval − 1 µs` of aggregated_stats leaves none out).
+/// `n` random events within the last 30 hours (and up to a day before, where one lands on
+/// a day's edge). One in six lies exactly on an edge: of an hour, of 6 hours or of a day,
+/// AI ones included; a point is `[t, t + interval)`, so such an event is in the bucket
+/// that starts there and not in the one that ends there. None other lies within a
+/// millisecond of an hour's edge, so `until = t + interval − 1 µs` of aggregated_stats,
+/// the last instant before the next bucket at microsecond resolution, leaves none out.
 fn random_events(rng: &mut fastrand::Rng, now: f64, n: usize) -> (Vec<f64>, Vec<Value>) {
     let times = (0..n)
         .map(|_| {
             let t = now - rng.f64() * 30.0 * HOUR;
             let offset = t.rem_euclid(HOUR);
-            if !(0.001..=HOUR - 0.001).contains(&offset) {
-                t + 0.01
-            } else {
-                t
+            match rng.u8(..18) {
+                0..=1 => t - offset,
+                2 => t - t.rem_euclid(6.0 * HOUR),
+                3 => t - t.rem_euclid(24.0 * HOUR),
+                _ if !(0.001..=HOUR - 0.001).contains(&offset) => t + 0.01,
+                _ => t,
             }
         })
         .collect();
     let payloads = (0..n).map(|_| random_payload(rng)).collect();
     (times, payloads)
+}
+
+/// How many AI events of `times` lie exactly on an hour's edge, and how many of those on
+/// a day's.
+fn ai_events_on_edges(times: &[f64], payloads: &[Value]) -> (usize, usize) {
+    let on = |period: f64| {
+        times
+            .iter()
+            .zip(payloads)
+            .filter(|(t, p)| t.rem_euclid(period) == 0.0 && p.get("model").is_some())
+            .count()
+    };
+    (on(HOUR), on(24.0 * HOUR))
 }
 
 /// One set of filters, as query parameters.
@@ -147,17 +168,65 @@ async fn naive_counts(
         .collect()
 }
 
+/// For an AI filter set, the successful round trips (success rate 1, round trip not 0) per
+/// bucket start that the bucket's AI median is taken over: every orchestrator, the
+/// request's region or every AI region.
+async fn naive_successes(
+    db: &TestDb,
+    filters: Filters,
+    interval: f64,
+    (since, until): (f64, f64),
+) -> BTreeMap<i64, i64> {
+    let Some((model, pipeline)) = filters.ai else {
+        return BTreeMap::new();
+    };
+    let rows = db
+        .client()
+        .await
+        .query(
+            "SELECT (floor(extract(epoch FROM event_time) / $1::float8::numeric) * $1::float8::numeric)::int8, count(*) \
+               FROM event_details \
+              WHERE job_type_name = 'ai' AND success_rate = 1 AND round_trip_time <> 0 \
+                AND event_time >= to_timestamp(floor($2::float8 / $1::float8) * $1::float8) \
+                AND event_time < to_timestamp(floor($3::float8 / $1::float8) * $1::float8 + $1::float8) \
+                AND ($4::text IS NULL OR region_name = $4) \
+                AND payload ->> 'model' = $5 AND payload ->> 'pipeline' = $6 \
+              GROUP BY 1",
+            &[&interval, &since, &until, &filters.region, &model, &pipeline],
+        )
+        .await
+        .expect("naive successes");
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+/// What [`compare_history`] compared: points, and AI points whose bucket's median is of an
+/// even number of round trips (the mean of the middle two) or has none (round-trip score 0).
+#[derive(Debug, Default, Clone, Copy)]
+struct Compared {
+    points: usize,
+    even_medians: usize,
+    empty_medians: usize,
+}
+
+impl std::ops::AddAssign for Compared {
+    fn add_assign(&mut self, other: Compared) {
+        self.points += other.points;
+        self.even_medians += other.even_medians;
+        self.empty_medians += other.empty_medians;
+    }
+}
+
 /// The history of `filters` at `interval` over `[since, until]`, checked point by point
 /// against aggregated_stats over each bucket of the widened window (so a bucket missing
 /// from the history, or one there that aggregated_stats does not have, fails too), and
-/// its test counts against [`naive_counts`]. Returns how many points it checked.
+/// its test counts against [`naive_counts`]. Returns what it checked.
 async fn compare_history(
     server: &TestServer,
     db: &TestDb,
     filters: Filters,
     (name, interval): (&str, f64),
     (since, until): (f64, f64),
-) -> usize {
+) -> Compared {
     let path = format!(
         "/api/score_history?interval={name}&since={since}&until={until}{}",
         filters.query()
@@ -190,9 +259,20 @@ async fn compare_history(
         naive_counts(db, filters, interval, (since, until)).await,
         "{path}: tests per bucket"
     );
+    let successes = naive_successes(db, filters, interval, (since, until)).await;
+    let mut compared = Compared::default();
+    for t in points.keys() {
+        match successes.get(t).copied().unwrap_or(0) {
+            0 => compared.empty_medians += points[t].len(),
+            n if n % 2 == 0 => compared.even_medians += points[t].len(),
+            _ => {}
+        }
+    }
+    if filters.ai.is_none() {
+        compared = Compared::default();
+    }
     let first = (since / interval).floor() * interval;
     let mut t = first;
-    let mut checked = 0;
     while t <= until {
         let board = server
             .get_json(
@@ -222,7 +302,7 @@ async fn compare_history(
                     );
                 }
                 seen.insert(key);
-                checked += 1;
+                compared.points += 1;
             }
         }
         assert_eq!(
@@ -232,18 +312,27 @@ async fn compare_history(
         );
         t += interval;
     }
-    checked
+    compared
 }
 
-/// Every interval and filter set over `window`; asserts that points were compared.
+/// Every interval and filter set over `window`; asserts that points were compared, AI
+/// ones among them whose median was of an even number of round trips and whose bucket had
+/// none.
 async fn compare_everything(server: &TestServer, db: &TestDb, window: (f64, f64)) {
-    let mut checked = 0;
+    let mut compared = Compared::default();
     for interval in INTERVALS {
         for filters in filter_sets() {
-            checked += compare_history(server, db, filters, interval, window).await;
+            compared += compare_history(server, db, filters, interval, window).await;
         }
     }
-    assert!(checked > 300, "only {checked} points compared");
+    assert!(
+        compared.points > 300,
+        "too few points compared: {compared:?}"
+    );
+    assert!(
+        compared.even_medians > 0 && compared.empty_medians > 0,
+        "AI medians of an even count and empty ones among the points: {compared:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -254,6 +343,11 @@ async fn every_point_is_aggregated_stats_over_its_bucket() {
     let now = leaderboard::now();
     let (times, payloads) = random_events(&mut rng, now, 2000);
     insert_events_at(&db, &times, &payloads).await;
+    let (on_hours, on_days) = ai_events_on_edges(&times, &payloads);
+    assert!(
+        on_hours > 20 && on_days > 0,
+        "AI events exactly on edges: {on_hours} on an hour's, {on_days} on a day's"
+    );
     let unscored = payloads
         .iter()
         .filter(|p| p.get("success_rate").is_none_or(Value::is_null))
@@ -557,5 +651,234 @@ async fn points_include_the_events_the_backfill_has_not_counted_yet() {
         for filters in filter_sets() {
             compare_history(&server, &db, filters, interval, window).await;
         }
+    }
+}
+
+/// A recount (V5 reverted and applied again: the rollups emptied, every stored event left
+/// to the backfill) that commits after the route read "no backfill under way" and before
+/// it reads the data: each statement sees the recount in its own snapshot and reads the
+/// uncounted events too, so the answer is the one after the recount, not the emptied
+/// rollups' (which the 30 s cache would then keep). aggregated_stats and pipelines during
+/// the recount answer as after it too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
+    use leaderboard::history::Buckets;
+    use leaderboard::query::Params;
+    use leaderboard::store::{self, HistoryScope};
+
+    let db = TestDb::new().await;
+    let mut config = leaderboard::Config::for_database(&db.url);
+    config.backfill_in_background = false;
+    // Asked again after the recount: not from the cache.
+    config.pipelines_cache_timeout = Duration::ZERO;
+    let server = TestServer::start(config).await;
+    server.app.db.migrations().await.expect("migrations");
+    let mut rng = fastrand::Rng::with_seed(2727);
+    let now = leaderboard::now();
+    let (times, payloads) = random_events(&mut rng, now, 1500);
+    insert_events_at(&db, &times, &payloads).await;
+    let ai = format!(
+        "&model={}&pipeline={}",
+        MODELS[0].replace('/', "%2F"),
+        PIPELINES[0].replace(' ', "%20")
+    );
+    let queries: Vec<String> = ["1h", "1d"]
+        .iter()
+        .flat_map(|interval| {
+            let window = format!(
+                "interval={interval}&since={}&until={}",
+                now - 31.0 * HOUR,
+                now
+            );
+            [window.clone(), format!("{window}{ai}")]
+        })
+        .collect();
+    let parse = |query: &str| {
+        let (params, interval) = Params::score_history(Some(query), now).expect("parameters");
+        let buckets = Buckets::of(&params.window, interval).expect("buckets");
+        (params, buckets)
+    };
+    let db_of = &server.app.db;
+
+    // What the route reads first: no backfill under way.
+    let mut scopes = Vec::new();
+    for query in &queries {
+        let (params, _) = parse(query);
+        let (regions, pending) = store::history_regions(db_of, &params)
+            .await
+            .expect("regions");
+        assert!(!pending, "no backfill yet");
+        let regions = regions.into_iter().map(|(key, _)| key).collect();
+        scopes.push(HistoryScope {
+            regions,
+            pending: false,
+        });
+    }
+
+    // Then a recount commits.
+    let mut client = leaderboard::db::connect(&db.url, Duration::from_secs(20))
+        .await
+        .expect("operator connection");
+    leaderboard::migrate::down(&mut client, 4)
+        .await
+        .expect("down to 4");
+    leaderboard::migrate::run(&mut client).await.expect("up");
+    let counted: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM event_buckets) + (SELECT count(*) FROM event_bucket_appends)",
+            &[],
+        )
+        .await
+        .expect("rollup rows")
+        .get(0);
+    assert_eq!(counted, 0, "the recount emptied the rollups");
+
+    // The reads with what the route read before it.
+    let mut during = Vec::new();
+    for (query, scope) in queries.iter().zip(&scopes) {
+        let (params, buckets) = parse(query);
+        let mut seen = scope.clone();
+        let extent = store::history_extent(db_of, &params, &mut seen, &buckets)
+            .await
+            .expect("extent")
+            .unwrap_or_else(|| panic!("{query}: the extent of the emptied rollups"));
+        assert!(seen.pending, "{query}: the extent saw the recount");
+        let averages = store::history_averages(db_of, &params, scope, &buckets)
+            .await
+            .expect("averages");
+        // The route takes medians for AI only.
+        let medians = match params.model {
+            Some(_) => store::history_medians(db_of, &params, scope, &buckets)
+                .await
+                .expect("medians"),
+            None => BTreeMap::new(),
+        };
+        during.push((extent.groups, averages, medians));
+    }
+    // The other read routes over the same window during the recount, to compare after it.
+    let window = format!("since={}&until={}", now - 31.0 * HOUR, now);
+    let others = [
+        format!("/api/aggregated_stats?{window}"),
+        format!("/api/aggregated_stats?{window}{ai}"),
+        format!(
+            "/api/aggregated_stats?{window}&orchestrator={}",
+            ORCHESTRATORS[1]
+        ),
+        format!("/api/pipelines?{window}"),
+    ];
+    let mut others_during = Vec::new();
+    for path in &others {
+        let answer = server.get_json(path, 200).await;
+        assert!(
+            answer.as_object().is_some_and(|m| !m.is_empty()),
+            "{path}: {answer}"
+        );
+        others_during.push(answer);
+    }
+    let answers_during: Vec<Value> = {
+        let mut answers = Vec::new();
+        for query in &queries {
+            answers.push(
+                server
+                    .get_json(&format!("/api/score_history?{query}"), 200)
+                    .await,
+            );
+        }
+        answers
+    };
+
+    // The recount done, the same reads from the rollups.
+    while !matches!(
+        leaderboard::backfill::step(&client, 500)
+            .await
+            .expect("step"),
+        leaderboard::backfill::Step::Left(0)
+    ) {}
+    for (i, query) in queries.iter().enumerate() {
+        let (params, buckets) = parse(query);
+        let mut scope = scopes[i].clone();
+        let extent = store::history_extent(db_of, &params, &mut scope, &buckets)
+            .await
+            .expect("extent")
+            .expect("data");
+        assert!(!scope.pending, "{query}: counted");
+        let averages = store::history_averages(db_of, &params, &scope, &buckets)
+            .await
+            .expect("averages");
+        let medians = match params.model {
+            Some(_) => store::history_medians(db_of, &params, &scope, &buckets)
+                .await
+                .expect("medians"),
+            None => BTreeMap::new(),
+        };
+        assert_eq!(
+            params.model.is_some(),
+            !medians.is_empty(),
+            "{query}: medians"
+        );
+        let (groups, during_averages, during_medians) = &during[i];
+        assert_eq!(*groups, extent.groups, "{query}: groups");
+        assert!(!averages.is_empty(), "{query}: points");
+        assert_eq!(during_averages.len(), averages.len(), "{query}: points");
+        for (a, b) in during_averages.iter().zip(&averages) {
+            assert_eq!(
+                (a.region, &a.orchestrator, a.t, a.tests),
+                (b.region, &b.orchestrator, b.t, b.tests),
+                "{query}"
+            );
+            for (x, y) in [
+                (a.success_rate, b.success_rate),
+                (a.round_trip_time, b.round_trip_time),
+                (a.seg_duration, b.seg_duration),
+            ] {
+                assert_close(&json!(x), y, &format!("{query} {b:?}"));
+            }
+        }
+        assert_eq!(
+            during_medians.keys().collect::<Vec<_>>(),
+            medians.keys().collect::<Vec<_>>(),
+            "{query}: median buckets"
+        );
+        for (t, m) in &medians {
+            assert_close(
+                &json!(during_medians[t]),
+                *m,
+                &format!("{query} median {t}"),
+            );
+        }
+        let after = server
+            .get_json(&format!("/api/score_history?{query}"), 200)
+            .await;
+        assert_same_history(&answers_during[i], &after, query);
+    }
+    for (path, during) in others.iter().zip(&others_during) {
+        let after = server.get_json(path, 200).await;
+        assert_same_history(during, &after, path);
+    }
+}
+
+/// Two answers with the same keys and entries, their numbers equal within rounding.
+fn assert_same_history(a: &Value, b: &Value, what: &str) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "{what}"
+            );
+            for (k, v) in a {
+                assert_same_history(v, &b[k], &format!("{what} {k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{what}");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_same_history(x, y, &format!("{what} [{i}]"));
+            }
+        }
+        (Value::Number(_), Value::Number(n)) => {
+            assert_close(a, n.as_f64().unwrap_or(f64::NAN), what);
+        }
+        _ => assert_eq!(a, b, "{what}"),
     }
 }

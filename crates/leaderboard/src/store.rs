@@ -11,6 +11,7 @@ use crate::model::Region;
 use crate::query::{JobType, Params};
 use crate::rollup::{Plan, SPANS};
 use crate::stats::Stat;
+use futures_util::TryStreamExt;
 use once_cell::sync::Lazy;
 use serde_json::value::RawValue;
 use std::collections::hash_map::Entry;
@@ -348,7 +349,9 @@ macro_rules! pending {
 }
 
 /// One orchestrator's stored stats per region, newest first, as stored (the JSON text is
-/// passed through, not parsed and written again).
+/// passed through, not parsed and written again). The answer is every row of the window,
+/// so it grows with them; the rows are moved into it as they stream in, so the rows are
+/// not held a second time meanwhile.
 pub async fn raw_stats(
     db: &Db,
     params: &Params,
@@ -357,12 +360,13 @@ pub async fn raw_stats(
     let since = filter.since.unwrap_or(f64::NEG_INFINITY);
     let until = filter.until.unwrap_or(f64::INFINITY);
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(
-            concat!(
-                "WITH ",
-                scope!(),
-                "SELECT s.name, e.payload::text \
+    let by_region = async {
+        let rows = client
+            .query_typed_raw(
+                concat!(
+                    "WITH ",
+                    scope!(),
+                    "SELECT s.name, e.payload::text \
                    FROM events e JOIN scope s ON s.id = e.region_id \
                   WHERE e.orchestrator = $3 \
                     AND e.region_id = ANY (ARRAY(SELECT id FROM scope)) \
@@ -370,25 +374,28 @@ pub async fn raw_stats(
                     AND ($6::text IS NULL OR e.payload ->> 'model' = $6) \
                     AND ($7::text IS NULL OR e.payload ->> 'pipeline' = $7) \
                   ORDER BY e.event_time DESC, e.id DESC"
-            ),
-            &[
-                text(&filter.job_type),
-                text(&filter.region),
-                text(&filter.orchestrator),
-                float8(&since),
-                float8(&until),
-                text(&filter.model),
-                text(&filter.pipeline),
-            ],
-        ))
-        .await?;
-    let mut by_region: BTreeMap<String, Vec<Box<RawValue>>> = BTreeMap::new();
-    for row in rows {
-        let payload = RawValue::from_string(row.get(1))
-            .map_err(|e| DbError::Internal(format!("stored payload is not JSON: {e}")))?;
-        by_region.entry(row.get(0)).or_default().push(payload);
-    }
-    Ok(by_region)
+                ),
+                [
+                    text(&filter.job_type),
+                    text(&filter.region),
+                    text(&filter.orchestrator),
+                    float8(&since),
+                    float8(&until),
+                    text(&filter.model),
+                    text(&filter.pipeline),
+                ],
+            )
+            .await?;
+        let mut rows = std::pin::pin!(rows);
+        let mut by_region: BTreeMap<String, Vec<Box<RawValue>>> = BTreeMap::new();
+        while let Some(row) = rows.try_next().await? {
+            let payload = RawValue::from_string(row.get(1))
+                .map_err(|e| DbError::Internal(format!("stored payload is not JSON: {e}")))?;
+            by_region.entry(row.get(0)).or_default().push(payload);
+        }
+        Ok::<_, DbError>(by_region)
+    };
+    db.timed(by_region).await
 }
 
 /// `SELECT {select}` over the whole buckets of a [`Plan`]: for each span of [`SPANS`] the
@@ -426,35 +433,120 @@ fn bucket_arms(select: &str, tables: (&str, &str), filter: &str, first: usize) -
 /// the query filters; the second arm is skipped outright once the backfill is done.
 /// Unscored tests (migration V5's `leaderboard_scored`) are left out, as the rollups
 /// leave them out.
-fn raw_edges(first: usize) -> String {
+///
+/// Columns `region_id, orchestrator, payload, model, pipeline, success_rate,
+/// round_trip_time, seg_duration`: an edge's events keep their payload (the query takes
+/// out only what it keeps), the uncounted ones come with those fields taken out of it
+/// instead, by the parallel workers (`numbers`: the three scored ones too, else NULL), so
+/// [`edge_text!`] and [`edge_field!`] read either. During a recount the second arm is
+/// every event of the window, and materializing their whole payloads (a 7-day window: 2 M
+/// of them, written to a temporary file and read back to be parsed in the leader alone)
+/// cost more than the straightforward AVG over `event_details`.
+///
+/// The second arm is only in the statements for a recount (`pending`: with the query's
+/// group conditions, so only the events it keeps are parsed, the region as an array the
+/// parallel workers get as a value); the others start with [`recount_marker`] instead and
+/// are run again as the former when it answers (see [`recount_checked`]). Planned in,
+/// that arm cost every request: estimated at a third of `events`, its parsing raised the
+/// plan's cost past `jit_above_cost` (35-50 ms of compiling per aggregated_stats at 1 M
+/// events), and without the parsing it still cost 0.3 ms. The edges' arm does not filter
+/// on the query's groups: there, those conditions made PostgreSQL combine the time index
+/// with the region's or the model's index (800,000 entries read for 5,000 rows:
+/// aggregated_stats twice as slow).
+fn raw_edges(first: usize, numbers: bool, pending: Option<&str>) -> String {
+    let number = |name: &str| {
+        if numbers {
+            format!("leaderboard_number(e.payload -> '{name}')")
+        } else {
+            "NULL::float8".to_string()
+        }
+    };
+    let uncounted = if let Some(filter) = pending {
+        format!(
+            concat!(
+                " UNION ALL \
+                 SELECT e.region_id, e.orchestrator, NULL::jsonb, e.payload ->> 'model', \
+                        e.payload ->> 'pipeline', {sr}, {rtt}, {seg} \
+                   FROM events e \
+                  WHERE ",
+                pending!(),
+                " IS NOT NULL AND e.id <= ",
+                pending!(),
+                " AND e.event_time >= to_timestamp(${b}) AND e.event_time < to_timestamp(${c}) \
+                    AND leaderboard_scored(e.payload) {filter}"
+            ),
+            filter = filter,
+            b = first + 1,
+            c = first + 2,
+            sr = number("success_rate"),
+            rtt = number("round_trip_time"),
+            seg = number("seg_duration"),
+        )
+    } else {
+        String::new()
+    };
     format!(
-        concat!(
-            "edge AS MATERIALIZED (SELECT e.* FROM events e \
-          WHERE ((e.event_time >= to_timestamp(${}) AND e.event_time < to_timestamp(${})) \
-              OR (e.event_time >= to_timestamp(${}) AND e.event_time <= to_timestamp(${}))) \
-            AND leaderboard_scored(e.payload) \
-          UNION ALL \
-         SELECT e.* FROM events e \
-          WHERE ",
-            pending!(),
-            " IS NOT NULL AND e.id <= ",
-            pending!(),
-            " AND e.event_time >= to_timestamp(${}) AND e.event_time < to_timestamp(${}) \
-              AND leaderboard_scored(e.payload))"
-        ),
-        first,
-        first + 1,
-        first + 2,
-        first + 3,
-        first + 1,
-        first + 2
+        "edge AS MATERIALIZED (\
+           SELECT e.region_id, e.orchestrator, e.payload, NULL::text AS model, \
+                  NULL::text AS pipeline, NULL::float8 AS success_rate, \
+                  NULL::float8 AS round_trip_time, NULL::float8 AS seg_duration \
+             FROM events e \
+            WHERE ((e.event_time >= to_timestamp(${a}) AND e.event_time < to_timestamp(${b})) \
+                OR (e.event_time >= to_timestamp(${c}) AND e.event_time <= to_timestamp(${d}))) \
+              AND leaderboard_scored(e.payload) {uncounted})",
+        a = first,
+        b = first + 1,
+        c = first + 2,
+        d = first + 3,
     )
+}
+
+/// A field of an [`raw_edges`] row as text (`model`, `pipeline`): taken out already, or
+/// from its payload.
+macro_rules! edge_text {
+    ($field:literal) => {
+        concat!("COALESCE(e.", $field, ", e.payload ->> '", $field, "')")
+    };
+}
+
+/// A scored field of an [`raw_edges`] row as the rollups sum it, `COALESCE(…, 0)`.
+macro_rules! edge_field {
+    ($field:literal) => {
+        concat!(
+            "COALESCE(e.",
+            $field,
+            ", leaderboard_number(e.payload -> '",
+            $field,
+            "'), 0)"
+        )
+    };
+}
+
+/// Runs `statements[0]`, which starts with [`recount_marker`] (its column `marker` NULL),
+/// and when that row comes (a recount under way in the statement's snapshot) runs
+/// `statements[1]`, which reads the uncounted events too, and returns its rows instead.
+/// The other rows come as they are.
+async fn recount_checked(
+    db: &Db,
+    client: &tokio_postgres::Client,
+    statements: &[String; 2],
+    values: &[Param<'_>],
+    marker: usize,
+) -> Result<Vec<tokio_postgres::Row>, DbError> {
+    let rows = db.timed(client.query_typed(&statements[0], values)).await?;
+    if rows
+        .iter()
+        .any(|row| row.get::<_, Option<&str>>(marker).is_none())
+    {
+        return db.timed(client.query_typed(&statements[1], values)).await;
+    }
+    Ok(rows)
 }
 
 /// The events of a window as partial sums per group, from the buckets of migration V4
 /// and the raw events at the edges. Parameters after [`scope!`]: $3 model and $4 pipeline
 /// ('' for transcoding, NULL for any), $5 orchestrator, then the plan ([`Rollup::values`]).
-static PARTS: Lazy<String> = Lazy::new(|| {
+static PARTS: Lazy<[String; 2]> = Lazy::new(|| {
     let filter = "AND ($3::text IS NULL OR b.model = $3) AND ($4::text IS NULL OR b.pipeline = $4) \
                   AND ($5::text IS NULL OR b.orchestrator = $5) AND b.region_id IN (SELECT id FROM scope)";
     let buckets = bucket_arms(
@@ -464,21 +556,43 @@ static PARTS: Lazy<String> = Lazy::new(|| {
         filter,
         6,
     );
-    let raw = "SELECT e.region_id, e.orchestrator, \
-                 COALESCE(e.payload ->> 'model', ''), COALESCE(e.payload ->> 'pipeline', ''), 1, \
-                 COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
-                 COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
-                 COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
-               FROM edge e \
-              WHERE ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
-                AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
-                AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)";
-    format!(
-        "WITH {}, {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
-         round_trip_time, seg_duration) AS ({buckets} UNION ALL {raw}) ",
-        scope!(),
-        raw_edges(6 + 4 * SPANS.len())
-    )
+    let raw = concat!(
+        "SELECT e.region_id, e.orchestrator, \
+                COALESCE(",
+        edge_text!("model"),
+        ", ''), COALESCE(",
+        edge_text!("pipeline"),
+        ", ''), 1, ",
+        edge_field!("success_rate"),
+        ", ",
+        edge_field!("round_trip_time"),
+        ", ",
+        edge_field!("seg_duration"),
+        " FROM edge e \
+          WHERE ($3::text IS NULL OR COALESCE(",
+        edge_text!("model"),
+        ", '') = $3) AND ($4::text IS NULL OR COALESCE(",
+        edge_text!("pipeline"),
+        ", '') = $4) \
+            AND ($5::text IS NULL OR e.orchestrator = $5) AND e.region_id IN (SELECT id FROM scope)"
+    );
+    [false, true].map(|pending| {
+        format!(
+            "WITH {}, {}, parts (region_id, orchestrator, model, pipeline, events, success_rate, \
+             round_trip_time, seg_duration) AS ({buckets} UNION ALL {raw}) ",
+            scope!(),
+            raw_edges(
+                6 + 4 * SPANS.len(),
+                true,
+                pending.then_some(
+                    "AND ($3::text IS NULL OR COALESCE(e.payload ->> 'model', '') = $3) \
+                     AND ($4::text IS NULL OR COALESCE(e.payload ->> 'pipeline', '') = $4) \
+                     AND ($5::text IS NULL OR e.orchestrator = $5) \
+                     AND e.region_id = ANY (ARRAY(SELECT id FROM scope))"
+                )
+            )
+        )
+    })
 });
 
 /// The values of [`scope!`] and [`PARTS`] for one query.
@@ -553,9 +667,10 @@ pub struct GroupAverages {
     pub seg_duration: f64,
 }
 
-static GROUPS: Lazy<String> = Lazy::new(|| {
-    format!(
-        "{} SELECT g.orchestrator::text, s.name, g.success_rate / g.events, \
+static GROUPS: Lazy<[String; 2]> = Lazy::new(|| {
+    [false, true].map(|pending| {
+        format!(
+            "{} {} SELECT g.orchestrator::text, s.name, g.success_rate / g.events, \
                    g.round_trip_time / g.events, g.seg_duration / g.events \
               FROM (SELECT p.region_id, p.orchestrator, sum(p.events)::float8 AS events, \
                            sum(p.success_rate) AS success_rate, \
@@ -564,8 +679,14 @@ static GROUPS: Lazy<String> = Lazy::new(|| {
                       FROM parts p GROUP BY p.region_id, p.orchestrator) g \
               JOIN scope s ON s.id = g.region_id \
              WHERE g.events > 0",
-        PARTS.as_str()
-    )
+            PARTS[usize::from(pending)],
+            if pending {
+                String::new()
+            } else {
+                recount_marker(5)
+            }
+        )
+    })
 });
 
 /// The rollups' sums gain and lose rows (updates, deletes, the backfill), so an average
@@ -601,9 +722,7 @@ fn settle_seconds(average: f64) -> f64 {
 pub async fn group_averages(db: &Db, params: &Params) -> Result<Vec<GroupAverages>, DbError> {
     let rollup = Rollup::of(params);
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(GROUPS.as_str(), &rollup.values()))
-        .await?;
+    let rows = recount_checked(db, &client, &GROUPS, &rollup.values(), 1).await?;
     Ok(rows
         .iter()
         .map(|row| GroupAverages {
@@ -660,9 +779,10 @@ pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, 
     Ok(row.get(0))
 }
 
-static BEST_AI_GROUP: Lazy<String> = Lazy::new(|| {
-    format!(
-        "{} SELECT s.name, p.model, p.pipeline, \
+static BEST_AI_GROUP: Lazy<[String; 2]> = Lazy::new(|| {
+    [false, true].map(|pending| {
+        format!(
+            "{} {} (SELECT s.name, p.model, p.pipeline, \
                    sum(p.success_rate) / sum(p.events)::float8 AS success_rate, \
                    sum(p.round_trip_time) / sum(p.events)::float8 AS round_trip_time \
               FROM parts p JOIN scope s ON s.id = p.region_id \
@@ -672,9 +792,15 @@ static BEST_AI_GROUP: Lazy<String> = Lazy::new(|| {
              ORDER BY round((sum(p.success_rate) / sum(p.events)::float8)::numeric, 9) DESC, \
                       round((sum(p.round_trip_time) / sum(p.events)::float8)::numeric, 6) ASC, \
                       1, 2, 3 \
-             LIMIT 1",
-        PARTS.as_str()
-    )
+             LIMIT 1)",
+            PARTS[usize::from(pending)],
+            if pending {
+                String::new()
+            } else {
+                recount_marker(5)
+            }
+        )
+    })
 });
 
 /// One orchestrator's best AI group in the window: highest average success rate, then
@@ -689,10 +815,8 @@ pub async fn best_ai_group(
     rollup.model = None;
     rollup.pipeline = None;
     let client = db.client().await?;
-    let row = db
-        .timed(client.query_typed_opt(BEST_AI_GROUP.as_str(), &rollup.values()))
-        .await?;
-    Ok(row.map(|r| {
+    let rows = recount_checked(db, &client, &BEST_AI_GROUP, &rollup.values(), 0).await?;
+    Ok(rows.first().map(|r| {
         (
             r.get(0),
             r.get(1),
@@ -703,32 +827,48 @@ pub async fn best_ai_group(
     }))
 }
 
-static PIPELINES: Lazy<String> = Lazy::new(|| {
+static PIPELINES: Lazy<[String; 2]> = Lazy::new(|| {
     let buckets = bucket_arms(
         "b.region_id, b.model, b.pipeline, b.events",
         ("pipeline_buckets", "pipeline_bucket_appends"),
         "AND b.region_id IN (SELECT id FROM scope)",
         3,
     );
-    let raw = "SELECT e.region_id, e.payload ->> 'model', e.payload ->> 'pipeline', 1 FROM edge e \
-               WHERE e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
-                 AND e.region_id IN (SELECT id FROM scope)";
-    format!(
-        "WITH {}, {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
-         SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
-          GROUP BY 1, 2, 3 HAVING sum(p.events) > 0",
-        scope!(),
-        raw_edges(3 + 4 * SPANS.len())
-    )
+    let raw = concat!(
+        "SELECT e.region_id, ",
+        edge_text!("model"),
+        ", ",
+        edge_text!("pipeline"),
+        ", 1 FROM edge e WHERE ",
+        edge_text!("model"),
+        " IS NOT NULL AND ",
+        edge_text!("pipeline"),
+        " IS NOT NULL AND e.region_id IN (SELECT id FROM scope)"
+    );
+    [false, true].map(|pending| {
+        format!(
+            "WITH {}, {}, parts (region_id, model, pipeline, events) AS ({buckets} UNION ALL {raw}) \
+             {} SELECT p.pipeline, p.model, s.name FROM parts p JOIN scope s ON s.id = p.region_id \
+              GROUP BY 1, 2, 3 HAVING sum(p.events) > 0",
+            scope!(),
+            raw_edges(
+                3 + 4 * SPANS.len(),
+                false,
+                pending.then_some(
+                    "AND e.payload ->> 'model' IS NOT NULL AND e.payload ->> 'pipeline' IS NOT NULL \
+                     AND e.region_id = ANY (ARRAY(SELECT id FROM scope))"
+                )
+            ),
+            if pending { String::new() } else { recount_marker(3) }
+        )
+    })
 });
 
 /// The AI pipelines in the window with their models and regions, each sorted and distinct.
 pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pipeline>, DbError> {
     let rollup = Rollup::of(params);
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(PIPELINES.as_str(), &rollup.pipeline_values()))
-        .await?;
+    let rows = recount_checked(db, &client, &PIPELINES, &rollup.pipeline_values(), 2).await?;
     let mut by_pipeline: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     for row in rows {
         let entry = by_pipeline.entry(row.get(0)).or_default();
@@ -746,7 +886,8 @@ pub async fn pipelines(db: &Db, params: &Params) -> Result<Vec<crate::model::Pip
 }
 
 /// What a score_history request reads: the keys of its regions, and whether the events
-/// V4's backfill has not counted are read too (see [`history_regions`]).
+/// V4's backfill has not counted are read too (see [`history_regions`]; a statement that
+/// finds a recount under way reads them whatever this says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryScope {
     pub regions: Vec<i32>,
@@ -762,7 +903,9 @@ pub struct HistoryScope {
 /// none): planned in, that part costs milliseconds even when it reads nothing (the
 /// planner sends it to parallel workers, which start before its filter finds the
 /// backfill done). The backfill restarts only when a migration (such as V5) recounts
-/// everything, which it announces before it empties the rollups.
+/// everything, in the transaction that empties the rollups; one that commits after this
+/// read is noticed by each statement in its own snapshot ([`recount_marker`], the extent's
+/// last column), which then reads the events too.
 pub async fn history_regions(
     db: &Db,
     params: &Params,
@@ -872,13 +1015,24 @@ impl<'a> History<'a> {
 }
 
 /// The scored events of a score_history request that V4's backfill has not counted yet
-/// (see [`raw_edges`]), of every orchestrator, as a CTE named `pending_events`:
-/// materialized, so the time index alone finds them; empty at once when the backfill is
-/// done.
-macro_rules! history_pending {
-    () => {
+/// (see [`raw_edges`]), of every orchestrator, as a CTE named `pending_events`; empty at
+/// once when the backfill is done. It holds only what the statements use, the three
+/// scored fields already taken out of the payload (as the rollups sum them, `COALESCE(…,
+/// 0)`): materializing whole payloads of every event of a 7-day window during a recount
+/// wrote them all to a temporary file first, and each arm parsed them again.
+///
+/// `materialized` where PostgreSQL would otherwise misjudge it: it estimates a handful of
+/// rows from the payload conditions, and for the averages inlined it sorted 1.6 M rows in
+/// parallel workers to group them (4.4 s) where the materialized rows are hashed (2.9 s);
+/// the extent's min and max per group are cheap in the workers (1.6 s inlined, 2.4 s
+/// materialized, on the same 7 days).
+fn history_pending(materialized: bool) -> String {
+    format!(
         concat!(
-            "pending_events AS MATERIALIZED (SELECT e.region_id, e.orchestrator, e.event_time, e.payload \
+            "pending_events AS {}(SELECT e.region_id, e.orchestrator, e.event_time, \
+                    COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0) AS success_rate, \
+                    COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0) AS round_trip_time, \
+                    COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) AS seg_duration \
                FROM events e WHERE ",
             pending!(),
             " IS NOT NULL AND e.id <= ",
@@ -888,8 +1042,23 @@ macro_rules! history_pending {
                 AND COALESCE(e.payload ->> 'model', '') = $2 \
                 AND COALESCE(e.payload ->> 'pipeline', '') = $3 \
                 AND e.region_id = ANY ($1::int4[]))"
-        )
-    };
+        ),
+        if materialized { "MATERIALIZED " } else { "" }
+    )
+}
+
+/// The first arm of a statement that leaves the uncounted events out: one row of
+/// `columns` NULLs when, in the statement's own snapshot, the backfill is under way after
+/// all (a recount, such as V5's, committed after [`history_regions`] read its state and
+/// emptied the rollups; for the leaderboard's statements, any backfill). The reader sees
+/// that row and runs the statement again with the events (see [`History::pending`],
+/// [`recount_checked`]), so the data read and the decision to read the events come from
+/// one snapshot.
+fn recount_marker(columns: usize) -> String {
+    format!(
+        "SELECT {} FROM leaderboard_backfill m WHERE m.pending_through IS NOT NULL UNION ALL ",
+        vec!["NULL"; columns].join(", ")
+    )
 }
 
 /// The most buckets of a span a one-region request lists ([`history_buckets`]); a longer
@@ -929,13 +1098,17 @@ static HISTORY_EXTENT: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
         [false, true].map(|pending| {
             let (with, arm) = if pending {
                 (
-                    concat!(history_pending!(), ", "),
+                    format!("{}, ", history_pending(false)),
                     " UNION ALL \
-                     SELECT e.region_id, e.orchestrator, floor(extract(epoch FROM e.event_time))::int8 \
-                       FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+                     SELECT p.region_id, p.orchestrator, floor(extract(epoch FROM v.t))::int8 \
+                       FROM (SELECT e.region_id, e.orchestrator, min(e.event_time) AS first, \
+                                    max(e.event_time) AS last \
+                               FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4) \
+                              GROUP BY e.region_id, e.orchestrator) p \
+                      CROSS JOIN LATERAL (VALUES (p.first), (p.last)) v (t)",
                 )
             } else {
-                ("", "")
+                (String::new(), "")
             };
             format!(
                 "WITH {with} g AS (\
@@ -944,9 +1117,10 @@ static HISTORY_EXTENT: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
                    UNION ALL \
                    SELECT b.region_id, b.orchestrator, b.bucket FROM event_bucket_appends b \
                     WHERE b.bucket >= $7 AND b.bucket < $8 {f} {arm}) \
-                 SELECT count(*), min(x.first), max(x.last) \
+                 SELECT count(*), min(x.first), max(x.last), {recount} \
                    FROM (SELECT min(g.bucket) AS first, max(g.bucket) AS last FROM g \
                           GROUP BY g.region_id, g.orchestrator) x",
+                recount = concat!(pending!(), " IS NOT NULL"),
                 buckets = history_buckets("21600", "$7 - (($7 % 21600) + 21600) % 21600", "$8", listed),
                 f = history_filter!(),
             )
@@ -956,37 +1130,43 @@ static HISTORY_EXTENT: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
 
 /// The rows a score_history request adds up, `(region, orchestrator, bucket, events, sums of
 /// the three scored fields)`, in the order they are to be added: the rollup rows of the
-/// interval's span, the appended 600 s rows, and the events not counted yet (one row each,
-/// at its time floored to the second). `bucket` is the start of a rollup bucket (or that
-/// second), which [`history_averages`] files under the interval's bucket holding it. The
-/// span's compacted rows start at its first positive bucket: migration V4 files a bucket
-/// before 1970 under the span's bucket 0 (it divides towards zero), so that range is read
-/// from the 600 s rows, which are exact.
+/// interval's span, the appended 600 s rows, and the events not counted yet, summed per
+/// group and interval bucket here (one row per point, whatever their number: sent one
+/// row per event, a 7-day window during a recount was 2 M rows). `bucket` is the start of
+/// a rollup bucket (or of the interval's bucket), which [`history_averages`] files under
+/// the interval's bucket holding it. The span's compacted rows start at its first positive
+/// bucket: migration V4 files a bucket before 1970 under the span's bucket 0 (it divides
+/// towards zero), so that range is read from the 600 s rows, which are exact. Without the
+/// uncounted events, the statement starts with [`recount_marker`].
 ///
-/// Not grouped here: with the interval's own span nearly every row is a group of one, and
-/// PostgreSQL's grouping (a hash or a sort on the orchestrator's text, numeric sums of
-/// `events`) took more than half of the statement's time, which adding them up as they
-/// arrive does not.
+/// The rollup rows are not grouped here: with the interval's own span nearly every row is
+/// a group of one, and PostgreSQL's grouping (a hash or a sort on the orchestrator's text,
+/// numeric sums of `events`) took more than half of the statement's time, which adding
+/// them up as they arrive does not.
 static HISTORY: Lazy<[[String; 2]; 2]> = Lazy::new(|| {
     let columns = "b.region_id, b.orchestrator::text, b.bucket, b.events, b.success_rate, \
                    b.round_trip_time, b.seg_duration";
     [false, true].map(|listed| {
         [false, true].map(|pending| {
-            let (with, arm) = if pending {
+            let (with, marker, arm) = if pending {
                 (
-                    concat!("WITH ", history_pending!()),
-                    " UNION ALL \
-                     SELECT e.region_id, e.orchestrator::text, floor(extract(epoch FROM e.event_time))::int8, 1, \
-                            COALESCE(leaderboard_number(e.payload -> 'success_rate'), 0), \
-                            COALESCE(leaderboard_number(e.payload -> 'round_trip_time'), 0), \
-                            COALESCE(leaderboard_number(e.payload -> 'seg_duration'), 0) \
-                       FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4)",
+                    format!("WITH {}", history_pending(true)),
+                    String::new(),
+                    format!(
+                        " UNION ALL \
+                         SELECT e.region_id, e.orchestrator::text, extract(epoch FROM {bucket})::int8, \
+                                count(*), sum(e.success_rate), sum(e.round_trip_time), \
+                                sum(e.seg_duration) \
+                           FROM pending_events e WHERE ($4::text IS NULL OR e.orchestrator = $4) \
+                          GROUP BY e.region_id, e.orchestrator, {bucket}",
+                        bucket = date_bin("e.event_time")
+                    ),
                 )
             } else {
-                ("", "")
+                (String::new(), recount_marker(7), String::new())
             };
             format!(
-                "{with} SELECT {columns} FROM event_buckets b \
+                "{with} {marker} SELECT {columns} FROM event_buckets b \
                          WHERE b.span = $5 AND {buckets} {f} \
                         UNION ALL \
                         SELECT {columns} FROM event_buckets b \
@@ -1011,38 +1191,40 @@ macro_rules! bin_origin {
     };
 }
 
+/// The start of the interval's bucket (`$6` seconds) holding `time`, by `date_bin`: integer
+/// arithmetic on microseconds, where the numeric `floor(extract(epoch …) / $6)` per row
+/// cost about as much as the median's sort.
+fn date_bin(time: &str) -> String {
+    format!(
+        "date_bin(make_interval(secs => $6), {time}, {})",
+        bin_origin!()
+    )
+}
+
 /// The AI median per interval bucket of a score_history request: as
 /// [`median_round_trip`] takes it for the bucket's window (every orchestrator; the
 /// request's region, or every AI region), from `ai_round_trips` and the events not
-/// counted yet. The buckets are `date_bin`'s, integer arithmetic on microseconds: the
-/// numeric `floor(extract(epoch …) / $6)` per row it replaces cost about as much as the
-/// sort. (Taking the medians in Rust instead was slower: sending every round trip cost
-/// more than PostgreSQL's sorts.)
+/// counted yet, in [`date_bin`]'s buckets; without those events, it starts with
+/// [`recount_marker`]. (Taking the medians in Rust instead was slower: sending every
+/// round trip cost more than PostgreSQL's sorts.)
 static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
-    let bucket = |time: &str| {
-        format!(
-            "date_bin(make_interval(secs => $6), {time}, {})",
-            bin_origin!()
-        )
-    };
     [false, true].map(|pending| {
-        let (with, arm) = if pending {
+        let (with, marker, arm) = if pending {
             (
-                concat!("WITH ", history_pending!()),
+                format!("WITH {}", history_pending(true)),
+                String::new(),
                 format!(
                     " UNION ALL \
-                     SELECT {}, leaderboard_number(e.payload -> 'round_trip_time') \
-                       FROM pending_events e \
-                      WHERE leaderboard_number(e.payload -> 'success_rate') = 1 \
-                        AND leaderboard_number(e.payload -> 'round_trip_time') <> 0",
-                    bucket("e.event_time")
+                     SELECT {}, e.round_trip_time FROM pending_events e \
+                      WHERE e.success_rate = 1 AND e.round_trip_time <> 0",
+                    date_bin("e.event_time")
                 ),
             )
         } else {
-            ("", String::new())
+            (String::new(), recount_marker(2), String::new())
         };
         format!(
-            "{with} SELECT extract(epoch FROM r.t)::int8, \
+            "{with} {marker} SELECT extract(epoch FROM r.t)::int8, \
                     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY r.round_trip_time) \
                FROM (SELECT {} AS t, a.round_trip_time \
                        FROM ai_round_trips a \
@@ -1050,7 +1232,7 @@ static HISTORY_MEDIANS: Lazy<[String; 2]> = Lazy::new(|| {
                         AND a.event_time >= to_timestamp($9) AND a.event_time < to_timestamp($10) \
                         AND a.region_id = ANY ($1::int4[]) {arm}) r \
               GROUP BY r.t",
-            bucket("a.event_time")
+            date_bin("a.event_time")
         )
     })
 });
@@ -1065,27 +1247,40 @@ pub struct HistoryExtent {
 }
 
 /// The data a score_history request over a [`HistoryScope`] would read, counted before it is
-/// read (see [`HISTORY_EXTENT`]); `None` when there is none.
+/// read (see [`HISTORY_EXTENT`]); `None` when there is none. When the statement's snapshot
+/// shows a backfill under way that `scope` did not expect (a recount committed since
+/// [`history_regions`]), it is counted again with the uncounted events, and `scope` says
+/// so from then on, for the statements after it.
 pub async fn history_extent(
     db: &Db,
     params: &Params,
-    scope: &HistoryScope,
+    scope: &mut HistoryScope,
     buckets: &Buckets,
 ) -> Result<Option<HistoryExtent>, DbError> {
-    let history = History::of(params, scope, buckets);
     let client = db.client().await?;
-    let row = db
-        .timed(client.query_typed_one(history.rollup_statement(&HISTORY_EXTENT), &history.values()))
-        .await?;
-    let groups: i64 = row.get(0);
-    Ok(match (row.get(1), row.get(2)) {
-        (Some(first), Some(last)) if groups > 0 => Some(HistoryExtent {
-            groups,
-            first,
-            last,
-        }),
-        _ => None,
-    })
+    loop {
+        let history = History::of(params, scope, buckets);
+        let row = db
+            .timed(
+                client
+                    .query_typed_one(history.rollup_statement(&HISTORY_EXTENT), &history.values()),
+            )
+            .await?;
+        let pending: bool = row.get(3);
+        if pending && !scope.pending {
+            scope.pending = true;
+            continue;
+        }
+        let groups: i64 = row.get(0);
+        return Ok(match (row.get(1), row.get(2)) {
+            (Some(first), Some(last)) if groups > 0 => Some(HistoryExtent {
+                groups,
+                first,
+                last,
+            }),
+            _ => None,
+        });
+    }
 }
 
 /// The averages of one (orchestrator, region) group in one bucket of a score_history
@@ -1109,41 +1304,26 @@ pub struct BucketAverages {
 /// bucket (so the route makes each series in one go, without looking every point's series
 /// up): the rows of [`HISTORY`] added up per group as `GROUP BY … HAVING sum(events) > 0`
 /// with `sum(x) / sum(events)::float8` adds them up (see [`HistorySums`]).
+///
+/// The rows are added up as they stream in, so what is held is one sum per point (at most
+/// [`crate::history::MAX_POINTS`] once the route has counted them), never the rows read.
+/// A statement that finds a recount under way which `scope` did not expect (see
+/// [`recount_marker`]) is dropped at its first row and run again with the uncounted events.
 pub async fn history_averages(
     db: &Db,
     params: &Params,
     scope: &HistoryScope,
     buckets: &Buckets,
 ) -> Result<Vec<BucketAverages>, DbError> {
-    let history = History::of(params, scope, buckets);
-    let interval = buckets.interval.seconds();
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(history.rollup_statement(&HISTORY), &history.values()))
-        .await?;
-    let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let key = (row.get(0), row.get(1), bucket_of(row.get(2), interval));
-        let (events, success_rate, round_trip_time, seg_duration): (i64, f64, f64, f64) =
-            (row.get(3), row.get(4), row.get(5), row.get(6));
-        match groups.entry(key) {
-            Entry::Vacant(group) => {
-                group.insert(HistorySums {
-                    events: i128::from(events),
-                    success_rate,
-                    round_trip_time,
-                    seg_duration,
-                });
-            }
-            Entry::Occupied(mut group) => {
-                let sums = group.get_mut();
-                sums.events += i128::from(events);
-                sums.success_rate = float8_add(sums.success_rate, success_rate)?;
-                sums.round_trip_time = float8_add(sums.round_trip_time, round_trip_time)?;
-                sums.seg_duration = float8_add(sums.seg_duration, seg_duration)?;
-            }
+    let mut scope = scope.clone();
+    let groups = loop {
+        let history = History::of(params, &scope, buckets);
+        match db.timed(add_up_history(&client, &history)).await? {
+            Some(groups) => break groups,
+            None => scope.pending = true,
         }
-    }
+    };
     let mut averages = Vec::with_capacity(groups.len());
     for ((region, orchestrator, t), sums) in groups {
         if sums.events <= 0 {
@@ -1167,6 +1347,45 @@ pub async fn history_averages(
         (&a.orchestrator, a.region, a.t).cmp(&(&b.orchestrator, b.region, b.t))
     });
     Ok(averages)
+}
+
+/// The sums per (region, orchestrator, interval bucket) of [`HISTORY`]'s rows, added as
+/// they stream in; `None` at the [`recount_marker`]'s row.
+async fn add_up_history(
+    client: &tokio_postgres::Client,
+    history: &History<'_>,
+) -> Result<Option<HashMap<(i32, String, i64), HistorySums>>, DbError> {
+    let rows = client
+        .query_typed_raw(history.rollup_statement(&HISTORY), history.values())
+        .await?;
+    let mut rows = std::pin::pin!(rows);
+    let mut groups: HashMap<(i32, String, i64), HistorySums> = HashMap::new();
+    while let Some(row) = rows.try_next().await? {
+        let Some(region) = row.get::<_, Option<i32>>(0) else {
+            return Ok(None);
+        };
+        let key = (region, row.get(1), bucket_of(row.get(2), history.interval));
+        let (events, success_rate, round_trip_time, seg_duration): (i64, f64, f64, f64) =
+            (row.get(3), row.get(4), row.get(5), row.get(6));
+        match groups.entry(key) {
+            Entry::Vacant(group) => {
+                group.insert(HistorySums {
+                    events: i128::from(events),
+                    success_rate,
+                    round_trip_time,
+                    seg_duration,
+                });
+            }
+            Entry::Occupied(mut group) => {
+                let sums = group.get_mut();
+                sums.events += i128::from(events);
+                sums.success_rate = float8_add(sums.success_rate, success_rate)?;
+                sums.round_trip_time = float8_add(sums.round_trip_time, round_trip_time)?;
+                sums.seg_duration = float8_add(sums.seg_duration, seg_duration)?;
+            }
+        }
+    }
+    Ok(Some(groups))
 }
 
 /// One group's sums while [`history_averages`] adds its rows up, as PostgreSQL's `sum`
@@ -1212,22 +1431,35 @@ fn float8_div(a: f64, b: f64) -> Result<f64, DbError> {
 }
 
 /// The AI median per bucket start of a score_history request over a [`HistoryScope`] (see
-/// [`HISTORY_MEDIANS`]); a bucket without successful round trips is absent.
+/// [`HISTORY_MEDIANS`]); a bucket without successful round trips is absent. One row per
+/// bucket; a statement that finds a recount under way which `scope` did not expect (see
+/// [`recount_marker`]) is run again with the uncounted events.
 pub async fn history_medians(
     db: &Db,
     params: &Params,
     scope: &HistoryScope,
     buckets: &Buckets,
 ) -> Result<BTreeMap<i64, f64>, DbError> {
-    let history = History::of(params, scope, buckets);
     let client = db.client().await?;
-    let rows = db
-        .timed(client.query_typed(history.statement(&HISTORY_MEDIANS), &history.values()))
-        .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| Some((row.get(0), row.get::<_, Option<f64>>(1)?)))
-        .collect())
+    let mut scope = scope.clone();
+    loop {
+        let history = History::of(params, &scope, buckets);
+        let rows = db
+            .timed(client.query_typed(history.statement(&HISTORY_MEDIANS), &history.values()))
+            .await?;
+        if !scope.pending
+            && rows
+                .iter()
+                .any(|row| row.get::<_, Option<i64>>(0).is_none())
+        {
+            scope.pending = true;
+            continue;
+        }
+        return Ok(rows
+            .iter()
+            .filter_map(|row| Some((row.get(0), row.get::<_, Option<f64>>(1)?)))
+            .collect());
+    }
 }
 
 #[cfg(test)]

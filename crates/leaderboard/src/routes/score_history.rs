@@ -29,7 +29,9 @@ async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreH
         return Ok(answer);
     }
     let names: BTreeMap<i32, String> = regions.into_iter().collect();
-    let keys = store::HistoryScope {
+    // `pending` is a first guess: each statement below checks it in its own snapshot, and
+    // the extent, finding a recount that committed since, sets it for the others.
+    let mut keys = store::HistoryScope {
         regions: names.keys().copied().collect(),
         pending,
     };
@@ -38,7 +40,7 @@ async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreH
     let known = params.orchestrator.is_some()
         && buckets.fits(u64::try_from(keys.regions.len()).unwrap_or(u64::MAX));
     if !known {
-        let Some(extent) = store::history_extent(&app.db, params, &keys, buckets).await? else {
+        let Some(extent) = store::history_extent(&app.db, params, &mut keys, buckets).await? else {
             return Ok(answer);
         };
         let most = buckets.most_points(extent.groups, extent.first, extent.last);
