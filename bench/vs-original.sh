@@ -39,11 +39,7 @@ OURS=$PORT
 env POSTGRES="$URL" SECRET=bench PORT="$ORIGINAL_PORT" LOG_LEVEL=warn REGIONS_CACHE_TIMEOUT=0 \
   PIPELINES_CACHE_TIMEOUT=0 "$ORIGINAL_BIN" >"$WORK/original.out" 2>"$WORK/original.err" &
 ORIGINAL_PID=$!
-deadline=$((SECONDS + 60))
-until curl -sf -o /dev/null "localhost:$ORIGINAL_PORT/api/regions"; do
-  [ $SECONDS -lt $deadline ] || { cat "$WORK/original.err"; echo "the original does not answer on $ORIGINAL_PORT" >&2; exit 1; }
-  sleep 0.2
-done
+wait_healthy "$ORIGINAL_PORT" "$WORK/original.err" 60
 
 X=$(psql "$URL" -qAt -c "SELECT orchestrator FROM events GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
 XAI=$(psql "$URL" -qAt -c "SELECT e.orchestrator FROM events e JOIN regions r ON r.id = e.region_id WHERE r.job_type_id = 2 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")

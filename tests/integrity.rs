@@ -272,3 +272,45 @@ async fn without_post_max_age_any_timestamp_is_accepted_as_before() {
     }
     assert_eq!(event_count(&db).await, 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_testers_exact_bytes_are_each_a_test_and_their_retries_repeats() {
+    let db = TestDb::new().await;
+    let server = TestServer::with_secret(&db).await;
+    let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let files = [
+        "stream-tester.json",
+        "ai-tester.json",
+        "ai-tester-live/failed.json",
+        "ai-tester-live/passed.json",
+        "ai-tester-live/unscored-busy.json",
+        "ai-tester-live/unscored-indeterminate.json",
+    ];
+    let bodies: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(format!("{dir}/{f}")).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .collect();
+    // Each as a tester sends it, then each again, as a tester retrying after a lost answer.
+    for round in 0..2 {
+        for (file, body) in files.iter().zip(&bodies) {
+            assert_eq!(
+                posted_status(&server, body).await,
+                200,
+                "{file}, round {round}"
+            );
+        }
+        assert_eq!(
+            event_count(&db).await,
+            files.len() as i64,
+            "after round {round}"
+        );
+    }
+    let live = server
+        .get_json(
+            "/api/raw_stats?orchestrator=0x10742714f33f3d804e3fa489618b5c3ca12a6df7\
+             &model=streamdiffusion&pipeline=live-video-to-video",
+            200,
+        )
+        .await;
+    assert_eq!(live["FRA"].as_array().map(Vec::len), Some(4), "{live}");
+}

@@ -13,7 +13,7 @@
 
 use crate::db::DbError;
 use crate::db_error::retry_conflicts;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 /// Rows per step: a few milliseconds of work (the trigger appends the step's sums), so a
@@ -47,32 +47,32 @@ pub struct Summary {
 
 /// The selected events (`$1` key, `$2` since, `$3` until): through the receipts when there
 /// is a key, from `events` itself otherwise.
-fn selected(selection: &Selection) -> &'static str {
-    if selection.key_id.is_some() {
-        "SELECT e.id, e.event_time, e.orchestrator, e.region_id \
-           FROM post_receipts r JOIN events e ON e.id = r.event_id \
-          WHERE r.key_id = $1 \
-            AND ($2::float8 IS NULL OR e.event_time >= to_timestamp($2)) \
-            AND ($3::float8 IS NULL OR e.event_time <= to_timestamp($3))"
+fn selected(selection: &Selection) -> String {
+    let source = if selection.key_id.is_some() {
+        "post_receipts r JOIN events e ON e.id = r.event_id WHERE r.key_id = $1"
     } else {
-        "SELECT e.id, e.event_time, e.orchestrator, e.region_id \
-           FROM events e \
-          WHERE $1::text IS NULL \
+        "events e WHERE $1::text IS NULL"
+    };
+    format!(
+        "SELECT e.id, e.event_time, e.orchestrator, e.region_id FROM {source} \
             AND ($2::float8 IS NULL OR e.event_time >= to_timestamp($2)) \
             AND ($3::float8 IS NULL OR e.event_time <= to_timestamp($3))"
+    )
+}
+
+impl Selection {
+    /// `$1`, `$2` and `$3` of [`selected`].
+    fn params(&self) -> [(&(dyn ToSql + Sync), Type); 3] {
+        [
+            (&self.key_id, Type::TEXT),
+            (&self.since, Type::FLOAT8),
+            (&self.until, Type::FLOAT8),
+        ]
     }
 }
 
 /// How many events `selection` holds, over how long, where.
 pub async fn summarize(client: &Client, selection: &Selection) -> Result<Summary, DbError> {
-    let params = [
-        (
-            &selection.key_id as &(dyn tokio_postgres::types::ToSql + Sync),
-            Type::TEXT,
-        ),
-        (&selection.since, Type::FLOAT8),
-        (&selection.until, Type::FLOAT8),
-    ];
     let sql = format!(
         "WITH s AS MATERIALIZED ({}) \
          SELECT count(*), count(DISTINCT s.orchestrator), \
@@ -88,7 +88,7 @@ pub async fn summarize(client: &Client, selection: &Selection) -> Result<Summary
          FROM s",
         selected(selection)
     );
-    let row = client.query_typed_one(&sql, &params).await?;
+    let row = client.query_typed_one(&sql, &selection.params()).await?;
     let regions: serde_json::Value = row.get(4);
     let regions = regions
         .as_array()
@@ -120,16 +120,7 @@ pub async fn selected_ids(client: &Client, selection: &Selection) -> Result<Vec<
         "SELECT s.id FROM ({}) AS s ORDER BY s.id",
         selected(selection)
     );
-    let rows = client
-        .query_typed(
-            &sql,
-            &[
-                (&selection.key_id, Type::TEXT),
-                (&selection.since, Type::FLOAT8),
-                (&selection.until, Type::FLOAT8),
-            ],
-        )
-        .await?;
+    let rows = client.query_typed(&sql, &selection.params()).await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 

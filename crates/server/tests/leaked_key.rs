@@ -310,3 +310,69 @@ async fn after_removing_a_leaked_keys_rows_every_route_equals_a_database_that_ne
     let windows = common::exact::windows(&mut rng, leaderboard::now(), 2);
     common::exact::compare_every_route(&cleaned, &attacked, &windows, &mut rng).await;
 }
+
+/// `count` posts signed with `key`, `parallel` at a time, each a body of its own.
+async fn post_many(
+    server: &std::sync::Arc<TestServer>,
+    key: &'static str,
+    first: i64,
+    count: i64,
+    parallel: i64,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..parallel {
+        let server = server.clone();
+        tasks.spawn(async move {
+            let mut rng = fastrand::Rng::with_seed((first + lane) as u64);
+            let mut n = first + lane;
+            while n < first + count {
+                let post = Post {
+                    body: body(random_scored_payload(&mut rng), n),
+                    key,
+                    after_leak_by_b: false,
+                };
+                send(&server, &[&post]).await;
+                n += parallel;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a posting task");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removal_beside_a_service_taking_posts_loses_none_and_counts_every_row_once() {
+    let db = TestDb::new().await;
+    let server = std::sync::Arc::new(server_with_keys(&db, &[KEY_A, KEY_B]).await);
+    post_many(&server, KEY_B, 1_000_000, 2_500, 16).await;
+    post_many(&server, KEY_A, 2_000_000, 100, 4).await;
+    assert_eq!(event_count(&db).await, 2_600);
+
+    // Three steps of removal while A's tester goes on posting, one by one and in batches.
+    let b = leaderboard::auth::key_id(KEY_B);
+    let posting = {
+        let server = server.clone();
+        tokio::spawn(async move { post_many(&server, KEY_A, 3_000_000, 400, 8).await })
+    };
+    let (ok, done) = leaderboard_cli(&db, &["events", "remove", "--key", &b, "--yes"], KEY_A).await;
+    posting.await.expect("A's posts");
+    assert!(ok, "{done}");
+    assert!(done.contains("removed 2500 events"), "{done}");
+    assert_eq!(event_count(&db).await, 500, "every post of A is stored");
+    let client = db.client().await;
+    let left = removal::selected_ids(
+        &client,
+        &Selection {
+            key_id: Some(b),
+            ..Selection::default()
+        },
+    )
+    .await
+    .expect("B's rows");
+    assert!(left.is_empty(), "{} rows of B left", left.len());
+    exact::assert_counted_once(&db).await;
+    let mut rng = fastrand::Rng::with_seed(11);
+    let windows = exact::windows(&mut rng, leaderboard::now(), 2);
+    exact::compare_every_route(&server, &db, &windows, &mut rng).await;
+}
