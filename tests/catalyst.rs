@@ -350,16 +350,16 @@ async fn errors_name_no_part_of_the_url_but_the_host() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         listener.local_addr().expect("addr").port()
     };
-    let client = leaderboard::catalyst::client().expect("client");
+    let client = leaderboard::regions::catalyst::client().expect("client");
     let url = format!("http://user:hunter2@127.0.0.1:{closed}/private/c.json?token=s3cr3t");
-    let error = leaderboard::catalyst::fetch(&client, &url)
+    let error = leaderboard::regions::catalyst::fetch(&client, &url)
         .await
         .expect_err("refused")
         .to_string();
     for secret in ["hunter2", "s3cr3t", "private", "user"] {
         assert!(!error.contains(secret), "{error}");
     }
-    assert_eq!(leaderboard::catalyst::host_of(&url), "127.0.0.1");
+    assert_eq!(leaderboard::regions::catalyst::host_of(&url), "127.0.0.1");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -515,7 +515,7 @@ async fn concurrent_inserts_neither_fail_nor_duplicate() {
     // logged and swallowed by the sync. An open transaction holding the new rows makes
     // all eight statements pass their existence check and wait on the unique index; its
     // rollback then lets them race for the same rows.
-    let entries = leaderboard::catalyst::parse(&catalysts()).expect("fixture");
+    let entries = leaderboard::regions::catalyst::parse(&catalysts()).expect("fixture");
     let db = TestDb::new().await;
     let apps: Vec<Arc<App>> = (0..8)
         .map(|_| Arc::new(App::new(Config::for_database(&db.url))))
@@ -535,9 +535,9 @@ async fn concurrent_inserts_neither_fail_nor_duplicate() {
     let mut tasks = tokio::task::JoinSet::new();
     for app in &apps {
         let (app, entries) = (app.clone(), entries.clone());
-        tasks.spawn(
-            async move { leaderboard::store::add_transcoding_regions(&app.db, &entries).await },
-        );
+        tasks.spawn(async move {
+            leaderboard::regions::add_transcoding_regions(&app.db, &entries).await
+        });
     }
     let observer = db.client().await;
     for _ in 0..200 {

@@ -133,7 +133,7 @@ async fn sixteen_functions_cold_starting_on_one_empty_database_all_answer_and_mi
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let latest = leaderboard::migrate::latest_version();
+    let latest = leaderboard::schema::migrate::latest_version();
     let expected: Vec<i32> = (1..=latest).collect();
     assert_eq!(versions, expected, "each migration recorded exactly once");
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::exact;
 use common::{golang_migrate_database, TestDb, TestServer};
-use leaderboard::{backfill, migrate};
+use leaderboard::schema::{backfill, migrate};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -327,7 +327,7 @@ async fn a_cold_start_on_an_adopted_database_answers_exactly_without_waiting_for
     let health = server.get_json("/api/health", 200).await;
     assert_eq!(
         health["migrations"]["version"],
-        json!(leaderboard::migrate::latest_version()),
+        json!(leaderboard::schema::migrate::latest_version()),
         "{health}"
     );
     assert_eq!(health["backfill"]["complete"], json!(false), "{health}");

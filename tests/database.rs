@@ -25,7 +25,7 @@ async fn health_follows_the_database_down_and_back_up_without_a_restart() {
     assert_eq!(up["postgres"], serde_json::json!({"ok": true}));
     assert_eq!(
         up["migrations"]["version"],
-        leaderboard::migrate::latest_version()
+        leaderboard::schema::migrate::latest_version()
     );
 
     pg.stop_keep_data().expect("stop");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// Every migration this build knows, in order.
 fn all_versions() -> Vec<i32> {
-    (1..=leaderboard::migrate::latest_version()).collect()
+    (1..=leaderboard::schema::migrate::latest_version()).collect()
 }
 
 async fn history(db: &TestDb) -> Vec<i32> {
@@ -211,7 +211,10 @@ async fn running_the_migrations_twice_changes_nothing() {
     let second = App::new(Config::for_database(&db.url));
     let state = second.db.migrations().await.expect("second run").clone();
     assert!(state.applied_now.is_empty(), "{state:?}");
-    assert_eq!(state.version, leaderboard::migrate::latest_version());
+    assert_eq!(
+        state.version,
+        leaderboard::schema::migrate::latest_version()
+    );
     assert_eq!(schema_snapshot(&db).await, before);
     assert_eq!(history(&db).await, all_versions());
     assert_eq!(count(&db, "regions").await, 26);
@@ -233,7 +236,10 @@ async fn eight_pools_cold_starting_at_once_apply_each_migration_once() {
     let mut applied = Vec::new();
     for task in tasks {
         let state = task.await.expect("task").expect("every instance migrates");
-        assert_eq!(state.version, leaderboard::migrate::latest_version());
+        assert_eq!(
+            state.version,
+            leaderboard::schema::migrate::latest_version()
+        );
         applied.extend(state.applied_now);
     }
     applied.sort();
@@ -469,7 +475,7 @@ async fn a_database_on_the_first_release_of_v4_is_upgraded_and_counted_again() {
     client
         .batch_execute(&format!(
             "UPDATE refinery_schema_history SET checksum = '{}' WHERE version = 4",
-            leaderboard::migrate::FIRST_V4_CHECKSUM
+            leaderboard::schema::migrate::FIRST_V4_CHECKSUM
         ))
         .await
         .expect("its checksum");
@@ -480,19 +486,21 @@ async fn a_database_on_the_first_release_of_v4_is_upgraded_and_counted_again() {
     let health = server.get_json("/api/health", 200).await;
     assert_eq!(
         health["migrations"]["version"],
-        json!(leaderboard::migrate::latest_version()),
+        json!(leaderboard::schema::migrate::latest_version()),
         "{health}"
     );
     let mut client = leaderboard::db::connect(&db.url, std::time::Duration::from_secs(20))
         .await
         .expect("connect");
     let mut lock = db.client().await;
-    leaderboard::backfill::run(&client, &mut lock, 1_000, |_| {})
+    leaderboard::schema::backfill::run(&client, &mut lock, 1_000, |_| {})
         .await
         .expect("backfill");
-    let status = leaderboard::migrate::status(&client).await.expect("status");
+    let status = leaderboard::schema::migrate::status(&client)
+        .await
+        .expect("status");
     assert_eq!(status.problem, None);
-    assert!(leaderboard::migrate::run(&mut client)
+    assert!(leaderboard::schema::migrate::run(&mut client)
         .await
         .expect("again")
         .applied_now

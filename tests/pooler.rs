@@ -145,7 +145,7 @@ async fn cold_starts_through_a_transaction_pooler_migrate_once_and_leave_no_lock
         );
     }
     applied.sort();
-    let latest = leaderboard::migrate::latest_version();
+    let latest = leaderboard::schema::migrate::latest_version();
     assert_eq!(applied, (1..=latest).collect::<Vec<_>>());
     assert_eq!(
         advisory_locks(&db).await,

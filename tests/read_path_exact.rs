@@ -173,7 +173,7 @@ async fn lone_posts_count_their_rows_exactly_as_the_trigger_would_also_during_a_
     let windows = exact::windows(&mut rng, leaderboard::now(), 3);
     exact::compare_every_route(&server, &db, &windows, &mut rng).await;
     let mut lock = db.client().await;
-    leaderboard::backfill::run(&client, &mut lock, 100, |_| {})
+    leaderboard::schema::backfill::run(&client, &mut lock, 100, |_| {})
         .await
         .expect("the recount");
     exact::assert_counted_once(&db).await;

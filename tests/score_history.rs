@@ -623,7 +623,7 @@ async fn points_include_the_events_the_backfill_has_not_counted_yet() {
     let mut client = leaderboard::db::connect(&db.url, Duration::from_secs(20))
         .await
         .expect("operator connection");
-    leaderboard::migrate::run(&mut client)
+    leaderboard::schema::migrate::run(&mut client)
         .await
         .expect("migrate");
     // The service without its background backfill: the test decides when steps happen.
@@ -644,8 +644,8 @@ async fn points_include_the_events_the_backfill_has_not_counted_yet() {
     compare_everything(&server, &db, window).await;
     // Half counted.
     assert!(matches!(
-        leaderboard::backfill::step(&client, 700).await.expect("step"),
-        leaderboard::backfill::Step::Left(n) if n > 0
+        leaderboard::schema::backfill::step(&client, 700).await.expect("step"),
+        leaderboard::schema::backfill::Step::Left(n) if n > 0
     ));
     for interval in INTERVALS {
         for filters in filter_sets() {
@@ -663,8 +663,8 @@ async fn points_include_the_events_the_backfill_has_not_counted_yet() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
     use leaderboard::history::Buckets;
-    use leaderboard::query::Params;
-    use leaderboard::store::{self, HistoryScope};
+    use leaderboard::history::{self, HistoryScope};
+    use leaderboard::params::Params;
 
     let db = TestDb::new().await;
     let mut config = leaderboard::Config::for_database(&db.url);
@@ -704,7 +704,7 @@ async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
     let mut scopes = Vec::new();
     for query in &queries {
         let (params, _) = parse(query);
-        let (regions, pending) = store::history_regions(db_of, &params)
+        let (regions, pending) = history::history_regions(db_of, &params)
             .await
             .expect("regions");
         assert!(!pending, "no backfill yet");
@@ -719,10 +719,12 @@ async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
     let mut client = leaderboard::db::connect(&db.url, Duration::from_secs(20))
         .await
         .expect("operator connection");
-    leaderboard::migrate::down(&mut client, 4)
+    leaderboard::schema::migrate::down(&mut client, 4)
         .await
         .expect("down to 4");
-    leaderboard::migrate::run(&mut client).await.expect("up");
+    leaderboard::schema::migrate::run(&mut client)
+        .await
+        .expect("up");
     let counted: i64 = client
         .query_one(
             "SELECT (SELECT count(*) FROM event_buckets) + (SELECT count(*) FROM event_bucket_appends)",
@@ -738,17 +740,17 @@ async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
     for (query, scope) in queries.iter().zip(&scopes) {
         let (params, buckets) = parse(query);
         let mut seen = scope.clone();
-        let extent = store::history_extent(db_of, &params, &mut seen, &buckets)
+        let extent = history::history_extent(db_of, &params, &mut seen, &buckets)
             .await
             .expect("extent")
             .unwrap_or_else(|| panic!("{query}: the extent of the emptied rollups"));
         assert!(seen.pending, "{query}: the extent saw the recount");
-        let averages = store::history_averages(db_of, &params, scope, &buckets)
+        let averages = history::history_averages(db_of, &params, scope, &buckets)
             .await
             .expect("averages");
         // The route takes medians for AI only.
         let medians = match params.model {
-            Some(_) => store::history_medians(db_of, &params, scope, &buckets)
+            Some(_) => history::history_medians(db_of, &params, scope, &buckets)
                 .await
                 .expect("medians"),
             None => BTreeMap::new(),
@@ -789,24 +791,24 @@ async fn a_recount_committed_between_the_two_reads_is_seen_with_the_data() {
 
     // The recount done, the same reads from the rollups.
     while !matches!(
-        leaderboard::backfill::step(&client, 500)
+        leaderboard::schema::backfill::step(&client, 500)
             .await
             .expect("step"),
-        leaderboard::backfill::Step::Left(0)
+        leaderboard::schema::backfill::Step::Left(0)
     ) {}
     for (i, query) in queries.iter().enumerate() {
         let (params, buckets) = parse(query);
         let mut scope = scopes[i].clone();
-        let extent = store::history_extent(db_of, &params, &mut scope, &buckets)
+        let extent = history::history_extent(db_of, &params, &mut scope, &buckets)
             .await
             .expect("extent")
             .expect("data");
         assert!(!scope.pending, "{query}: counted");
-        let averages = store::history_averages(db_of, &params, &scope, &buckets)
+        let averages = history::history_averages(db_of, &params, &scope, &buckets)
             .await
             .expect("averages");
         let medians = match params.model {
-            Some(_) => store::history_medians(db_of, &params, &scope, &buckets)
+            Some(_) => history::history_medians(db_of, &params, &scope, &buckets)
                 .await
                 .expect("medians"),
             None => BTreeMap::new(),

@@ -332,7 +332,7 @@ pub async fn insert_events_at(db: &TestDb, times: &[f64], payloads: &[serde_json
 pub async fn golang_migrate_database(version: i64, dirty: bool) -> TestDb {
     let db = TestDb::new().await;
     let client = db.client().await;
-    leaderboard::migrate::create_original(&client)
+    leaderboard::schema::migrate::create_original(&client)
         .await
         .expect("the original schema");
     client

@@ -1,14 +1,13 @@
 //! The state one process shares between requests: configuration, pool, caches.
 
 use crate::cache::TtlCache;
-use crate::catalyst;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::DbError;
 use crate::ingest::Ingest;
 use crate::model::{Pipelines, Region};
-use crate::query::{CacheKey, JobType};
-use crate::store;
+use crate::params::{CacheKey, JobType};
+use crate::regions::{self, catalyst};
 use once_cell::sync::Lazy;
 use std::sync::Arc;
 
@@ -73,7 +72,7 @@ impl App {
 
     async fn reload_regions(&self) -> Result<Arc<[Region]>, DbError> {
         self.sync_catalyst_regions().await?;
-        let fresh: Arc<[Region]> = store::regions(&self.db).await?.into();
+        let fresh: Arc<[Region]> = regions::regions(&self.db).await?.into();
         self.regions.put((), fresh.clone());
         Ok(fresh)
     }
@@ -98,7 +97,7 @@ impl App {
             Err(e) => {
                 tracing::warn!(%host, error = %e, "catalyst region sync failed; serving regions from the database");
             }
-            Ok(regions) => match store::add_transcoding_regions(&self.db, &regions).await {
+            Ok(regions) => match regions::add_transcoding_regions(&self.db, &regions).await {
                 Ok(0) => tracing::debug!(%host, "catalyst region sync: nothing new"),
                 Ok(added) => tracing::info!(%host, added, "catalyst region sync added regions"),
                 Err(DbError::Internal(detail)) => {

@@ -53,7 +53,7 @@ impl std::fmt::Debug for Config {
                 &self
                     .catalyst_region_url
                     .as_deref()
-                    .map(crate::catalyst::host_of),
+                    .map(crate::regions::catalyst::host_of),
             )
             .finish()
     }

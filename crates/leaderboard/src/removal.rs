@@ -11,8 +11,8 @@
 //! again removes the rest. A receipt outlives its row (`V6__post_receipts.sql`), so a
 //! removed body replayed later is still a repeat and stores nothing.
 
+use crate::db::error::retry_conflicts;
 use crate::db::DbError;
-use crate::db_error::retry_conflicts;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 

@@ -1,9 +1,9 @@
 //! The local all-in-one server: every route on one listener, through the same handlers.
 
 use crate::app::App;
-use crate::error::ApiError;
-use crate::http::read_body;
 use crate::routes::{self, Route};
+use crate::web::read_body;
+use crate::web::ApiError;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;

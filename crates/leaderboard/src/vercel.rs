@@ -1,8 +1,8 @@
 //! Runs one route as a Vercel function with the official runtime.
 
 use crate::app::App;
-use crate::http::{read_body, Response};
 use crate::routes::{self, Route};
+use crate::web::{read_body, Response};
 use std::future::Future;
 use std::pin::Pin;
 use vercel_runtime::{Error, Request};

@@ -27,7 +27,7 @@ impl Database {
     /// A connection to a database that has the schema, or a failure that says to migrate.
     pub(crate) async fn connect_migrated(&self) -> Result<tokio_postgres::Client, Failure> {
         let client = self.connect().await?;
-        if !leaderboard::store::has_schema(&client).await? {
+        if !leaderboard::regions::has_schema(&client).await? {
             return Err(Failure::failed(
                 "the database has no schema yet: run `leaderboard migrate up` first",
             ));

@@ -547,8 +547,8 @@ pub async fn copy_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leaderboard::query::JobType;
-    use leaderboard::stats::Stat;
+    use leaderboard::ingest::stat::Stat;
+    use leaderboard::params::JobType;
     use serde_json::Value;
 
     fn seed_regions() -> Regions {

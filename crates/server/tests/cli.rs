@@ -70,7 +70,7 @@ fn assert_fails(out: &Output, code: i32, want: &str) {
 }
 
 fn latest() -> i32 {
-    leaderboard::migrate::latest_version()
+    leaderboard::schema::migrate::latest_version()
 }
 
 async fn history(db: &TestDb) -> Vec<i32> {
@@ -792,7 +792,7 @@ async fn up_on_a_golang_migrate_database_backfills_builds_the_index_and_analyzes
         out.contains(&format!("backfill complete: {scored} events counted")),
         "{out}"
     );
-    let progress = leaderboard::backfill::progress(&db.client().await)
+    let progress = leaderboard::schema::backfill::progress(&db.client().await)
         .await
         .expect("progress")
         .expect("V4");

@@ -2,11 +2,12 @@
 
 use crate::app::App;
 use crate::db::DbError;
-use crate::error::ApiError;
-use crate::http::{self, Request, Response};
 use crate::model::Leaderboard;
-use crate::query::{JobType, Params};
-use crate::{score, store};
+use crate::params::{JobType, Params};
+use crate::reads;
+use crate::score;
+use crate::web::ApiError;
+use crate::web::{self, Request, Response};
 
 pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
     let params = Params::aggregated_stats(
@@ -14,7 +15,7 @@ pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
         crate::now(),
         app.config.start_time_window,
     )?;
-    http::json(&leaderboard(app, &params).await?)
+    web::json(&leaderboard(app, &params).await?)
 }
 
 /// Scores every (orchestrator, region) group of `params`. The AI median covers every
@@ -25,10 +26,10 @@ async fn leaderboard(app: &App, params: &Params) -> Result<Leaderboard, DbError>
         return Ok(board);
     }
     let (groups, median) = match params.job_type {
-        JobType::Transcoding => (store::group_averages(&app.db, params).await?, None),
+        JobType::Transcoding => (reads::group_averages(&app.db, params).await?, None),
         JobType::Ai => tokio::try_join!(
-            store::group_averages(&app.db, params),
-            store::median_round_trip(&app.db, params)
+            reads::group_averages(&app.db, params),
+            reads::median_round_trip(&app.db, params)
         )?,
     };
     for g in groups {

@@ -2,23 +2,23 @@
 //! part of an upgrade (the backfill of V4 and V5) has got.
 
 use crate::app::App;
-use crate::error::ApiError;
-use crate::http::{self, Response};
-use crate::{migrate, store};
+use crate::schema::migrate;
+use crate::web::ApiError;
+use crate::web::{self, Response};
 use ::http::StatusCode;
 use serde_json::json;
 
 pub async fn get(app: &App) -> Result<Response, ApiError> {
     let latest = migrate::latest_version();
     let checked = match app.db.migrations().await {
-        Ok(state) => match store::backfill(&app.db).await {
+        Ok(state) => match app.db.backfill_progress().await {
             Ok(backfill) => Ok((state.clone(), backfill)),
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
     match checked {
-        Ok((state, backfill)) => http::json_status(
+        Ok((state, backfill)) => web::json_status(
             StatusCode::OK,
             &json!({
                 "postgres": { "ok": true },
@@ -34,7 +34,7 @@ pub async fn get(app: &App) -> Result<Response, ApiError> {
         ),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
-            http::json_status(
+            web::json_status(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &json!({
                     "postgres": { "ok": false, "error": e.to_string() },

@@ -10,8 +10,8 @@ mod score_history;
 mod top_ai_score;
 
 use crate::app::App;
-use crate::error::ApiError;
-use crate::http::{self, Request, Response};
+use crate::web::ApiError;
+use crate::web::{self, Request, Response};
 use ::http::Method;
 use bytes::Bytes;
 
@@ -85,7 +85,7 @@ impl Route {
 pub async fn handle(app: &App, route: Route, request: Request) -> Response {
     let method = request.method().clone();
     if method == Method::OPTIONS {
-        return http::preflight();
+        return web::preflight();
     }
     let result = if route.accepts(&method) {
         dispatch(app, route, &request).await
@@ -95,7 +95,7 @@ pub async fn handle(app: &App, route: Route, request: Request) -> Response {
         })
     };
     let mut response =
-        crate::error::with_retry_after(result.unwrap_or_else(ApiError::into_response));
+        crate::web::error::with_retry_after(result.unwrap_or_else(ApiError::into_response));
     if method == Method::HEAD {
         *response.body_mut() = Bytes::new();
     }

@@ -1,11 +1,11 @@
 //! GET /api/pipelines: the AI pipelines tested in the window, with models and regions.
 
 use crate::app::App;
-use crate::error::ApiError;
-use crate::http::{self, Request, Response};
 use crate::model::Pipelines;
-use crate::query::Params;
-use crate::store;
+use crate::params::Params;
+use crate::reads;
+use crate::web::ApiError;
+use crate::web::{self, Request, Response};
 
 pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
     let params = Params::pipelines(
@@ -15,14 +15,14 @@ pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
     )?;
     let key = params.cache_key();
     if let Some(cached) = app.pipelines.get(&key) {
-        return http::json(&cached);
+        return web::json(&cached);
     }
     let pipelines = if params.is_empty() {
         Vec::new()
     } else {
-        store::pipelines(&app.db, &params).await?
+        reads::pipelines(&app.db, &params).await?
     };
     let answer = Pipelines { pipelines };
     app.pipelines.put(key, answer.clone());
-    http::json(&answer)
+    web::json(&answer)
 }

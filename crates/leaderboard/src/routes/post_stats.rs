@@ -4,11 +4,11 @@
 
 use crate::app::App;
 use crate::auth;
-use crate::error::ApiError;
-use crate::freshness;
-use crate::http::{self, Request, Response};
+use crate::ingest::freshness;
+use crate::ingest::stat::Stat;
 use crate::ingest::Post;
-use crate::stats::Stat;
+use crate::web::ApiError;
+use crate::web::{self, Request, Response};
 use ::http::header::AUTHORIZATION;
 
 pub async fn post(app: &App, request: &Request) -> Result<Response, ApiError> {
@@ -51,7 +51,7 @@ pub async fn post(app: &App, request: &Request) -> Result<Response, ApiError> {
         bytes: request.body().len(),
     };
     app.ingest.store(post).await?;
-    Ok(http::text_ok("ok"))
+    Ok(web::text_ok("ok"))
 }
 
 /// `word` as one shell word, quoted only when it needs to be, so the command in the

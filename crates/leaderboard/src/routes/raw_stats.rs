@@ -1,10 +1,10 @@
 //! GET /api/raw_stats: one orchestrator's stats as stored, per region, newest first.
 
 use crate::app::App;
-use crate::error::ApiError;
-use crate::http::{self, Request, Response};
-use crate::query::Params;
-use crate::store;
+use crate::params::Params;
+use crate::reads;
+use crate::web::ApiError;
+use crate::web::{self, Request, Response};
 use std::collections::BTreeMap;
 
 pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
@@ -14,7 +14,7 @@ pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
         app.config.start_time_window,
     )?;
     if params.is_empty() {
-        return http::json(&BTreeMap::<String, ()>::new());
+        return web::json(&BTreeMap::<String, ()>::new());
     }
-    http::json(&store::raw_stats(&app.db, &params).await?)
+    web::json(&reads::raw_stats(&app.db, &params).await?)
 }

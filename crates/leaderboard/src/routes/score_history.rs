@@ -2,20 +2,20 @@
 //! Unix-aligned bucket, each scored as `/api/aggregated_stats` scores that bucket alone.
 
 use crate::app::App;
-use crate::error::ApiError;
-use crate::history::{too_many_points, Buckets, MAX_POINTS};
-use crate::http::{self, Request, Response};
+use crate::history::{self, too_many_points, Buckets, MAX_POINTS};
 use crate::model::{Point, ScoreHistory};
-use crate::query::{JobType, Params};
-use crate::{score, store};
+use crate::params::{JobType, Params};
+use crate::score;
+use crate::web::ApiError;
+use crate::web::{self, Request, Response};
 use std::collections::BTreeMap;
 
 pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
     let (params, interval) = Params::score_history(request.uri().query(), crate::now())?;
     let Some(buckets) = Buckets::of(&params.window, interval) else {
-        return http::json(&ScoreHistory::new());
+        return web::json(&ScoreHistory::new());
     };
-    http::json(&history(app, &params, &buckets).await?)
+    web::json(&history(app, &params, &buckets).await?)
 }
 
 /// Refuses a request whose answer could exceed [`MAX_POINTS`] before reading it, then
@@ -24,14 +24,14 @@ pub async fn get(app: &App, request: &Request) -> Result<Response, ApiError> {
 /// narrows which groups are returned.
 async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreHistory, ApiError> {
     let mut answer = ScoreHistory::new();
-    let (regions, pending) = store::history_regions(&app.db, params).await?;
+    let (regions, pending) = history::history_regions(&app.db, params).await?;
     if regions.is_empty() {
         return Ok(answer);
     }
     let names: BTreeMap<i32, String> = regions.into_iter().collect();
     // `pending` is a first guess: each statement below checks it in its own snapshot, and
     // the extent, finding a recount that committed since, sets it for the others.
-    let mut keys = store::HistoryScope {
+    let mut keys = history::HistoryScope {
         regions: names.keys().copied().collect(),
         pending,
     };
@@ -40,7 +40,8 @@ async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreH
     let known = params.orchestrator.is_some()
         && buckets.fits(u64::try_from(keys.regions.len()).unwrap_or(u64::MAX));
     if !known {
-        let Some(extent) = store::history_extent(&app.db, params, &mut keys, buckets).await? else {
+        let Some(extent) = history::history_extent(&app.db, params, &mut keys, buckets).await?
+        else {
             return Ok(answer);
         };
         let most = buckets.most_points(extent.groups, extent.first, extent.last);
@@ -50,12 +51,12 @@ async fn history(app: &App, params: &Params, buckets: &Buckets) -> Result<ScoreH
     }
     let (groups, medians) = match params.job_type {
         JobType::Transcoding => (
-            store::history_averages(&app.db, params, &keys, buckets).await?,
+            history::history_averages(&app.db, params, &keys, buckets).await?,
             Default::default(),
         ),
         JobType::Ai => tokio::try_join!(
-            store::history_averages(&app.db, params, &keys, buckets),
-            store::history_medians(&app.db, params, &keys, buckets)
+            history::history_averages(&app.db, params, &keys, buckets),
+            history::history_medians(&app.db, params, &keys, buckets)
         )?,
     };
     // Sorted by orchestrator, region and time: each run is one series, in time order.

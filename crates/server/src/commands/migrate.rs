@@ -4,9 +4,9 @@
 use crate::database::Database;
 use crate::{Failure, MigrateCommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use leaderboard::backfill;
 use leaderboard::db;
-use leaderboard::migrate::{self, DownPlan, Status};
+use leaderboard::schema::backfill;
+use leaderboard::schema::migrate::{self, DownPlan, Status};
 use std::time::{Duration, Instant};
 
 pub(crate) async fn run(

@@ -6,8 +6,8 @@
 use crate::database::Database;
 use crate::table::table;
 use crate::{Failure, RegionCommand, RegionJobType};
-use leaderboard::query::JobType;
-use leaderboard::store::{self, RegionAdded};
+use leaderboard::params::JobType;
+use leaderboard::regions::{self, RegionAdded};
 
 /// `regions.name` is VARCHAR(56), `regions.display_name` VARCHAR(128).
 const ID_MAX_CHARS: usize = 56;
@@ -64,7 +64,7 @@ async fn add(
     };
     let kind = job_type.as_str();
     let client = database.connect_migrated().await?;
-    match store::add_region(&client, &id, &name, job_type).await? {
+    match regions::add_region(&client, &id, &name, job_type).await? {
         RegionAdded::Added { others } => {
             let also: Vec<String> = others
                 .iter()
@@ -100,7 +100,7 @@ async fn add(
 
 async fn list(database: &Database) -> Result<(), Failure> {
     let client = database.connect_migrated().await?;
-    let regions = store::regions_of(&client).await?;
+    let regions = regions::regions_of(&client).await?;
     let rows: Vec<[&str; 3]> = regions
         .iter()
         .map(|r| [r.id.as_str(), r.name.as_str(), r.job_type.as_str()])

@@ -5,7 +5,7 @@ use crate::seed;
 use crate::{Failure, SeedArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 use leaderboard::db::DbError;
-use leaderboard::{backfill, migrate};
+use leaderboard::schema::{backfill, migrate};
 use std::time::{Duration, Instant};
 
 pub(crate) async fn run(args: SeedArgs) -> Result<(), Failure> {

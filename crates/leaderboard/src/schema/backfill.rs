@@ -8,7 +8,7 @@
 //! process at a time (a concurrent index build in two sessions deadlocks), and the others
 //! wait for it. Every statement that loses a race with another session is tried again.
 
-use crate::db_error::{retry_conflicts, DbError};
+use crate::db::error::{retry_conflicts, DbError};
 use deadpool_postgres::Pool;
 use serde::Serialize;
 use std::time::Duration;
@@ -69,7 +69,7 @@ impl Progress {
 /// state has no `finished_at`; it reads as not finished then (the row as JSON has no such
 /// key), so `migrate status` works on a database still waiting for V5.
 pub async fn progress(client: &impl GenericClient) -> Result<Option<Progress>, DbError> {
-    if !crate::migrate::table_exists(client, "leaderboard_backfill").await? {
+    if !crate::schema::migrate::table_exists(client, "leaderboard_backfill").await? {
         return Ok(None);
     }
     let row = client
@@ -296,7 +296,7 @@ async fn drive_once(pool: &Pool, announced: &mut bool) -> Result<Option<Step>, D
     let connect = || async {
         pool.get()
             .await
-            .map_err(|e| DbError::Unreachable(crate::db_error::error_chain(&e)))
+            .map_err(|e| DbError::Unreachable(crate::db::error::error_chain(&e)))
     };
     let client = connect().await?;
     let Some(progress) = progress(&**client).await? else {

@@ -22,9 +22,14 @@
 //! in the same batch twice) is answered `ok` once the copy that counts is committed, and
 //! stores nothing (`store::insert_events`, `migrations/V6__post_receipts.sql`).
 
+pub mod freshness;
+pub mod stat;
+pub mod store;
+pub mod strict_json;
+
 use crate::db::{Db, DbError};
-use crate::stats::Stat;
-use crate::store::NewEvent;
+use crate::ingest::stat::Stat;
+use crate::ingest::store::{insert_events, NewEvent};
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -221,7 +226,7 @@ async fn write(shared: &Shared, batch: Vec<Pending>) {
         .filter(|p| seen.insert(p.post.digest))
         .map(|p| p.post.row())
         .collect();
-    let result = crate::store::insert_events(&shared.db, &rows).await;
+    let result = insert_events(&shared.db, &rows).await;
     drop(rows);
     match result {
         Err(DbError::Internal(detail) | DbError::Conflict(detail)) if batch.len() > 1 => {
@@ -229,7 +234,7 @@ async fn write(shared: &Shared, batch: Vec<Pending>) {
             c.rows_retried_alone
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             for pending in batch {
-                let result = crate::store::insert_events(&shared.db, &[pending.post.row()]).await;
+                let result = insert_events(&shared.db, &[pending.post.row()]).await;
                 let _ = pending
                     .answer
                     .send(result.map(|stored| counted(c, stored, 1)));

@@ -4,7 +4,7 @@
 //! its own: a cold start only ever applies (see [`super::run`]).
 
 use super::{golang_migrate_state, migrations, GOLANG_MIGRATE_VERSION};
-use crate::db_error::DbError;
+use crate::db::error::DbError;
 use serde::Serialize;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient};
@@ -35,7 +35,7 @@ macro_rules! down_script {
             version: $version,
             name: $name,
             sql: include_str!(concat!(
-                "../../../../migrations/down/V",
+                "../../../../../migrations/down/V",
                 $version,
                 "__",
                 $name,
@@ -392,7 +392,7 @@ fn db_message(e: &tokio_postgres::Error) -> String {
             Some(detail) => format!("{} ({detail})", db.message()),
             None => db.message().to_string(),
         },
-        None => crate::db_error::error_chain(e),
+        None => crate::db::error::error_chain(e),
     }
 }
 

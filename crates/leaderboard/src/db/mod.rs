@@ -1,14 +1,18 @@
 //! The connection pool: created lazily once per process, TLS when the URL asks for it,
 //! every wait bounded by `DB_TIMEOUT`, migrations run before the first query.
 
-use crate::backfill;
-pub use crate::db_error::{error_chain, DbError};
-use crate::migrate::{self, MigrationState};
-use crate::tls::{self, SslMode};
+use crate::schema::backfill;
+pub mod error;
+pub mod sql;
+pub mod tls;
+
+use crate::schema::migrate::{self, MigrationState};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+pub use error::{error_chain, DbError};
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
+use tls::SslMode;
 use tokio::sync::Mutex;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -65,6 +69,13 @@ impl Db {
     pub async fn client(&self) -> Result<Object, DbError> {
         self.migrations().await?;
         self.raw_client().await
+    }
+
+    /// How far V4's backfill has got (`None` without V4), which also proves the database
+    /// answers: the health check's query.
+    pub async fn backfill_progress(&self) -> Result<Option<backfill::Progress>, DbError> {
+        let client = self.client().await?;
+        self.timed(backfill::progress(&**client)).await
     }
 
     /// Runs the migrations if this process has not yet, and returns what they found.

@@ -5,7 +5,7 @@
 //! (`migrations/V6__post_receipts.sql`); this bounds how long a body found in a log is
 //! worth anything at all, even to a database restored without them.
 
-use crate::error::ApiError;
+use crate::web::ApiError;
 use std::time::Duration;
 
 /// How far ahead of the server's clock a `timestamp` may be: the testers' clocks drift too.

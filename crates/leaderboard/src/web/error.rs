@@ -1,7 +1,7 @@
 //! The one error type of the service and its mapping to HTTP.
 
-use crate::http::{self, Response};
-use ::http::{HeaderValue, StatusCode};
+use crate::web::response::{response, Response};
+use http::{HeaderValue, StatusCode};
 
 /// `Retry-After` of every 503, in seconds. A restart or failover of the database takes
 /// a few seconds (2 s here, see bench/fault.sh), and a client that waits that long
@@ -50,17 +50,16 @@ impl ApiError {
             _ => tracing::debug!(error = %self, "request refused"),
         }
         let body = serde_json::json!({ "error": self.to_string() });
-        let mut response = http::response(
+        let mut response = response(
             self.status(),
             "application/json",
             "no-store",
             body.to_string().into(),
         );
         if let ApiError::MethodNotAllowed { allow } = self {
-            response.headers_mut().insert(
-                ::http::header::ALLOW,
-                ::http::HeaderValue::from_static(allow),
-            );
+            response
+                .headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static(allow));
         }
         with_retry_after(response)
     }
@@ -71,7 +70,7 @@ impl ApiError {
 pub fn with_retry_after(mut response: Response) -> Response {
     if response.status() == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
-            ::http::header::RETRY_AFTER,
+            http::header::RETRY_AFTER,
             HeaderValue::from(RETRY_AFTER_SECONDS),
         );
     }

@@ -1,7 +1,7 @@
 //! Schema migrations: refinery, embedded from `migrations/`, applied once per cold start
 //! under an advisory lock, adopting databases that golang-migrate set up.
 
-use crate::db_error::DbError;
+use crate::db::error::DbError;
 use refinery::{AsyncMigrate, Migration, Target};
 use refinery_core::traits::r#async::{AsyncQuery, AsyncTransaction};
 use serde::Serialize;
@@ -70,13 +70,13 @@ pub async fn run(client: &mut Client) -> Result<MigrationState, DbError> {
         }
         .await;
         match result {
-            Err(DbError::Conflict(message)) if attempt < crate::db_error::ATTEMPTS => {
+            Err(DbError::Conflict(message)) if attempt < crate::db::error::ATTEMPTS => {
                 let pause = std::time::Duration::from_millis(100 << attempt.min(4));
                 tracing::warn!(
                     step = "migrations",
                     error = %message,
                     attempt,
-                    of = crate::db_error::ATTEMPTS,
+                    of = crate::db::error::ATTEMPTS,
                     pause_ms = pause.as_millis() as u64,
                     "lost a race with another session; trying again"
                 );
@@ -330,9 +330,9 @@ async fn current_version(client: &impl GenericClient) -> Result<i32, DbError> {
 }
 
 fn migration_error(e: refinery::Error) -> DbError {
-    let message = format!("migration failed: {}", crate::db_error::error_chain(&e));
-    match crate::db_error::sqlstate(&e) {
-        Some(code) if crate::db_error::CONFLICT_CODES.contains(&code.as_str()) => {
+    let message = format!("migration failed: {}", crate::db::error::error_chain(&e));
+    match crate::db::error::sqlstate(&e) {
+        Some(code) if crate::db::error::CONFLICT_CODES.contains(&code.as_str()) => {
             DbError::Conflict(message)
         }
         _ => DbError::Migration(message),

@@ -1,0 +1,6 @@
+//! The database's schema: the embedded migrations and their reviewed downs (`migrate`),
+//! and the online half of V4 and V5 that counts stored events into the rollups and
+//! finishes with the index builds (`backfill`).
+
+pub mod backfill;
+pub mod migrate;
