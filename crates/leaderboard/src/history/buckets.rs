@@ -33,7 +33,7 @@ impl Buckets {
             return None;
         }
         let width = interval.seconds() as f64;
-        // Within PostgreSQL's timestamps (see query.rs), so these are exact in i64.
+        // Within PostgreSQL's timestamps (see params/values.rs), so these are exact in i64.
         let lo = window
             .since
             .filter(|s| s.is_finite())

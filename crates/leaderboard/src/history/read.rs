@@ -23,7 +23,7 @@ pub struct HistoryExtent {
 /// The data a score_history request over a [`HistoryScope`] would read, counted before it is
 /// read (see [`HISTORY_EXTENT`]); `None` when there is none. When the statement's snapshot
 /// shows a backfill under way that `scope` did not expect (a recount committed since
-/// [`history_regions`]), it is counted again with the uncounted events, and `scope` says
+/// [`history_regions`](crate::history::history_regions)), it is counted again with the uncounted events, and `scope` says
 /// so from then on, for the statements after it.
 pub async fn history_extent(
     db: &Db,
@@ -61,7 +61,7 @@ pub async fn history_extent(
 /// request, the input of its scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BucketAverages {
-    /// The region's key (`regions.id`), see [`history_regions`].
+    /// The region's key (`regions.id`), see [`history_regions`](crate::history::history_regions).
     pub region: i32,
     pub orchestrator: String,
     /// The bucket's start, Unix seconds.
@@ -82,7 +82,7 @@ pub struct BucketAverages {
 /// The rows are added up as they stream in, so what is held is one sum per point (at most
 /// [`crate::history::MAX_POINTS`] once the route has counted them), never the rows read.
 /// A statement that finds a recount under way which `scope` did not expect (see
-/// [`recount_marker`]) is dropped at its first row and run again with the uncounted events.
+/// [`recount_marker`](crate::rollups::sql::recount_marker)) is dropped at its first row and run again with the uncounted events.
 pub async fn history_averages(
     db: &Db,
     params: &Params,
@@ -124,7 +124,7 @@ pub async fn history_averages(
 }
 
 /// The sums per (region, orchestrator, interval bucket) of [`HISTORY`]'s rows, added as
-/// they stream in; `None` at the [`recount_marker`]'s row.
+/// they stream in; `None` at the [`recount_marker`](crate::rollups::sql::recount_marker)'s row.
 pub(crate) async fn add_up_history(
     client: &tokio_postgres::Client,
     history: &History<'_>,
@@ -165,7 +165,7 @@ pub(crate) async fn add_up_history(
 /// The AI median per bucket start of a score_history request over a [`HistoryScope`] (see
 /// [`HISTORY_MEDIANS`]); a bucket without successful round trips is absent. One row per
 /// bucket; a statement that finds a recount under way which `scope` did not expect (see
-/// [`recount_marker`]) is run again with the uncounted events.
+/// [`recount_marker`](crate::rollups::sql::recount_marker)) is run again with the uncounted events.
 pub async fn history_medians(
     db: &Db,
     params: &Params,

@@ -9,7 +9,7 @@ use crate::params::Params;
 use tokio_postgres::types::Type;
 
 /// What a score_history request reads: the keys of its regions, and whether the events
-/// V4's backfill has not counted are read too (see [`history_regions`]; a statement that
+/// V4's backfill has not counted are read too (see [`history_regions`](crate::history::history_regions); a statement that
 /// finds a recount under way reads them whatever this says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryScope {
@@ -27,7 +27,7 @@ pub struct HistoryScope {
 /// planner sends it to parallel workers, which start before its filter finds the
 /// backfill done). The backfill restarts only when a migration (such as V5) recounts
 /// everything, in the transaction that empties the rollups; one that commits after this
-/// read is noticed by each statement in its own snapshot ([`recount_marker`], the extent's
+/// read is noticed by each statement in its own snapshot ([`recount_marker`](crate::rollups::sql::recount_marker), the extent's
 /// last column), which then reads the events too.
 pub async fn history_regions(
     db: &Db,
@@ -64,11 +64,11 @@ pub async fn history_regions(
 
 /// The values of one `/api/score_history` request, in the parameter order of
 /// [`HISTORY_EXTENT`], [`HISTORY`] and [`HISTORY_MEDIANS`]: $1 the region keys
-/// ([`history_regions`]), $2 model and $3 pipeline ('' for transcoding; AI always has
+/// ([`history_regions`](crate::history::history_regions)), $2 model and $3 pipeline ('' for transcoding; AI always has
 /// both), $4 orchestrator, $5 the span of `event_buckets` read, $6 the interval, $7/$8 the
 /// bucket bounds, $9/$10 the same as Unix seconds for `event_time`.
 pub(crate) struct History<'a> {
-    /// Whether to read the events the backfill has not counted ([`history_regions`]).
+    /// Whether to read the events the backfill has not counted ([`history_regions`](crate::history::history_regions)).
     pub(crate) pending: bool,
     /// Whether to find the rollup rows bucket by bucket ([`LISTED_BUCKETS`]).
     pub(crate) listed: bool,

@@ -8,7 +8,7 @@ use crate::reads::filter::Filter;
 /// The continuous median of round_trip_time over the successful AI events (success_rate
 /// 1, round_trip_time not 0) of every orchestrator in the query's window, region, model
 /// and pipeline; `None` when there are none. Taken over `ai_round_trips` plus the events
-/// the backfill has not counted yet (see [`raw_edges`]).
+/// the backfill has not counted yet (see [`raw_edges`](crate::rollups::sql::raw_edges)).
 pub async fn median_round_trip(db: &Db, params: &Params) -> Result<Option<f64>, DbError> {
     let filter = Filter::of(params);
     let since = filter.since.unwrap_or(f64::NEG_INFINITY);

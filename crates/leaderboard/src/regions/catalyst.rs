@@ -1,7 +1,7 @@
 //! Region sync from the Catalyst JSON document named by `CATALYST_REGION_URL`: every key of
 //! `prod.full_name` is a transcoding region (id = key upper-cased, name = the value).
 //!
-//! This module only fetches and parses; storing is `store::add_transcoding_regions`, and
+//! This module only fetches and parses; storing is `regions::add_transcoding_regions`, and
 //! `App` decides when to sync. Errors never carry the URL (it may hold a token): callers
 //! log `host_of(url)` next to them.
 
