@@ -236,7 +236,9 @@ fn api_md_and_openapi_list_the_same_query_parameters_per_route() {
         let listed = listed.as_ref().unwrap_or_else(|| {
             panic!("docs/api.md: {route} has no \"#### Query parameters\" heading")
         });
-        let parameters = parameters.as_ref().expect("openapi routes always have a set");
+        let parameters = parameters
+            .as_ref()
+            .expect("openapi routes always have a set");
         assert_eq!(
             listed,
             parameters,
