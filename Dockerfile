@@ -5,7 +5,7 @@
 #   docker run -d -p 8080:8080 -e POSTGRES='postgres://…' -e SECRET='…' leaderboard
 #   docker run --rm -e POSTGRES='postgres://…' leaderboard leaderboard migrate status
 #
-# Configured only by the environment variables of the README. POSTGRES is required: the
+# Configured only by the environment variables of docs/api.md. POSTGRES is required: the
 # image has no embedded PostgreSQL (LEADERBOARD_EMBEDDED_DB=off), so without it every
 # command stops with one line saying so. Runs as the unprivileged user `leaderboard`
 # (10001); the binary is PID 1 and stops gracefully on SIGTERM (`docker stop`); logs go to

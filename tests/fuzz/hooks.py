@@ -25,7 +25,7 @@ import schemathesis
 
 SECRET = os.environ["LEADERBOARD_SECRET"].encode()
 
-# The seed regions of migration V2 (API.md).
+# The seed regions of migration V2 (docs/api.md, "Database").
 TRANSCODING_REGIONS = [
     "GLOBAL", "ATL", "ATL2", "MDW", "FRA", "HOU", "LON", "LAX", "MAD", "MIA", "MOS2", "ASH", "NYC",
     "PRG", "SJO", "SAO", "SEA", "SIN", "STO", "SYD", "HND", "TOR",

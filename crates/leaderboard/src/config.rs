@@ -1,4 +1,5 @@
-//! Configuration read once from the environment, as the spec's table says.
+//! Configuration read once from the environment, as the table in docs/api.md
+//! ("Configuration") says.
 
 use std::time::Duration;
 

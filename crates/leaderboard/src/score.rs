@@ -1,4 +1,4 @@
-//! The scores of `/api/aggregated_stats` (API.md, "GET /api/aggregated_stats"): pure
+//! The scores of `/api/aggregated_stats` (docs/api.md, "Scores"): pure
 //! functions over the averages of one group, already computed by the query
 //! (`AVG(COALESCE(x, 0))`).
 //!
@@ -120,7 +120,7 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 mod tests {
     use super::*;
 
-    /// The worked example of API.md: (rtt, success_rate) per orchestrator.
+    /// The worked example of docs/api.md: (rtt, success_rate) per orchestrator.
     const EXAMPLE: [(f64, f64); 5] = [
         (8.0, 1.0),
         (2.0, 1.0),

@@ -40,7 +40,7 @@ Environment:
   EXTRA_SECRETS         more post_stats keys, comma-separated (serve, keys)
   POST_MAX_AGE          refuse posted bodies whose timestamp is older, seconds (serve)
   PORT                  port of serve (8080)
-  LOG_LEVEL, DB_TIMEOUT, START_TIME_WINDOW, ...: see the README
+  LOG_LEVEL, DB_TIMEOUT, START_TIME_WINDOW, ...: see docs/api.md
 
 Exit status: 0 done, 1 failed (database away, dirty, refused), 2 wrong usage
 (bad arguments, SECRET unset for sign, `migrate down` without --yes).";

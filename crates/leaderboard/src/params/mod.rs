@@ -1,5 +1,5 @@
-//! The query parameters of the GET routes (docs/api.md, "Query parameters"), parsed from the raw query string. Pure: the caller passes the current time and
-//! `START_TIME_WINDOW`.
+//! The query parameters of the GET routes (docs/api.md, "Query strings"), parsed from the
+//! raw query string. Pure: the caller passes the current time and `START_TIME_WINDOW`.
 //!
 //! Each route has its constructor ([`Params::aggregated_stats`], [`Params::raw_stats`],
 //! [`Params::pipelines`], [`Params::top_ai_score`], [`Params::score_history`]) that reads only the parameters the
