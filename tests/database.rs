@@ -1,9 +1,10 @@
-//! The database connection: health while the server goes away and comes back, and TLS
-//! against a server that accepts only TLS connections.
+//! The database connection: the PostgreSQL version the tests run on, health while the
+//! server goes away and comes back, and TLS against a server that accepts only TLS
+//! connections.
 
 mod common;
 
-use common::{assert_seed_regions, with_database, TestServer};
+use common::{assert_seed_regions, with_database, TestDb, TestServer};
 use leaderboard::Config;
 use std::time::Duration;
 
@@ -11,6 +12,62 @@ fn start_server(tls: bool) -> localpg::PgServer {
     let mut options = localpg::Options::ephemeral();
     options.tls = tls;
     localpg::PgServer::start(options).unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"))
+}
+
+/// The oldest PostgreSQL major version the service supports (and CI tests, with the newest:
+/// ci/postgres-versions.sh).
+const OLDEST_SUPPORTED_MAJOR: u32 = 14;
+
+/// The major version of the server `client` is connected to, from `server_version_num`.
+async fn server_major(client: &tokio_postgres::Client) -> u32 {
+    let row = client
+        .query_one("SHOW server_version_num", &[])
+        .await
+        .unwrap_or_else(|e| panic!("SHOW server_version_num: {e}"));
+    let number: String = row.get(0);
+    number
+        .trim()
+        .parse::<u32>()
+        .unwrap_or_else(|e| panic!("server_version_num {number:?}: {e}"))
+        / 10_000
+}
+
+/// The tests run on the PostgreSQL they are meant to: with `EXPECT_PG_MAJOR` set (as
+/// ci/postgres-versions.sh does beside `PG_BINDIR`) exactly that major version, both the
+/// server every test shares and one started alone here; without it, a supported version.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tests_run_on_the_expected_postgresql_version() {
+    let db = TestDb::new().await;
+    let shared = server_major(&db.client().await).await;
+    let pg = start_server(false);
+    let own = server_major(&common::connect(&pg.url("postgres")).await).await;
+    eprintln!(
+        "PostgreSQL {shared} (the shared test server), {own} (from {})",
+        pg.bindir().display()
+    );
+    match std::env::var("EXPECT_PG_MAJOR") {
+        Ok(expected) => {
+            let expected: u32 = expected
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("EXPECT_PG_MAJOR={expected:?}: {e}"));
+            assert_eq!(shared, expected, "the shared test server's major version");
+            assert_eq!(
+                own, expected,
+                "the major version of a server localpg starts"
+            );
+        }
+        Err(_) => {
+            assert!(
+                shared >= OLDEST_SUPPORTED_MAJOR,
+                "PostgreSQL {shared} is older than the oldest supported, {OLDEST_SUPPORTED_MAJOR}"
+            );
+            let external = std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.trim().is_empty());
+            if !external {
+                assert_eq!(own, shared, "both servers come from the same binaries");
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

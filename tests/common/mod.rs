@@ -48,6 +48,37 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// Whether `sql`, one boolean read from the cumulative statistics views (`pg_stat_*`,
+/// e.g. `last_analyze`), is true about what already happened.
+///
+/// From PostgreSQL 15 on those views are kept in shared memory and show a finished
+/// `ANALYZE` at once: one read answers. Up to 14 a statistics collector process hears of it
+/// asynchronously and is read from a file up to half a second old, so there the query is
+/// read again, each time in a fresh statistics snapshot, until it is true (bounded: 10 s).
+pub async fn statistics_show(client: &tokio_postgres::Client, sql: &str) -> bool {
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .unwrap_or_else(|e| panic!("server_version_num: {e}"))
+        .get(0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        client
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
+            .await
+            .unwrap_or_else(|e| panic!("pg_stat_clear_snapshot: {e}"));
+        let shown: Option<bool> = client
+            .query_one(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0);
+        if shown == Some(true) || version >= 150_000 || tokio::time::Instant::now() >= deadline {
+            return shown == Some(true);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A database of its own for one test, dropped when the value is.
 pub struct TestDb {
     pub url: String,

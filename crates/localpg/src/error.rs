@@ -39,11 +39,11 @@ pub enum Error {
         /// The underlying error.
         source: io::Error,
     },
-    /// A helper program (initdb, createdb, openssl, ...) failed.
+    /// A helper program (initdb, openssl, ...) or a statement (CREATE DATABASE) failed.
     Command {
-        /// The program that failed.
+        /// The program or statement that failed.
         program: String,
-        /// Exit status and the tail of its output.
+        /// Exit status and the tail of its output, or the server's error.
         detail: String,
     },
     /// The server process exited before it became ready.

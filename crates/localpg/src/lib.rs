@@ -20,6 +20,7 @@ mod bindir;
 mod error;
 mod pgbouncer;
 mod sys;
+mod wire;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -318,24 +319,40 @@ impl PgServer {
         self.pid().is_some()
     }
 
-    /// Creates a database (one per test keeps tests independent) using `createdb` over TCP.
+    /// Creates a database (one per test keeps tests independent) with `CREATE DATABASE`,
+    /// sent over TCP (over the unix socket for a TLS-only server), so no client program is
+    /// needed beside the server binaries. A TLS-only server whose data dir path is too long
+    /// for a socket is the one case left to the `createdb` program (it speaks TLS).
     pub fn create_database(&self, name: &str) -> Result<(), Error> {
         let tls = {
-            // Not held while createdb runs, so parallel tests can create databases concurrently.
+            // Not held while the database is created, so parallel tests can create
+            // databases concurrently.
             let mut inner = lock(&self.inner);
             if inner.running_pid().is_none() {
                 return Err(Error::NotRunning);
             }
             inner.cfg.opts.tls
         };
+        let sql = format!("CREATE DATABASE {}", wire::quote_ident(name));
+        let socket = self
+            .socket_dir()
+            .map(|dir| dir.join(format!(".s.PGSQL.{}", self.port)));
+        let target = match (tls, &socket) {
+            (false, _) => wire::Target::Tcp(self.port),
+            (true, Some(socket)) => wire::Target::Socket(socket),
+            (true, None) => return self.createdb_over_tls(name),
+        };
+        wire::simple_query(target, sys::SERVER_USER, "postgres", &sql, &sql)?;
+        Ok(())
+    }
+
+    fn createdb_over_tls(&self, name: &str) -> Result<(), Error> {
         let mut cmd = Command::new(self.bindir.join("createdb"));
         cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-U", sys::SERVER_USER, "--"])
             .arg(name);
         sys::clean_pg_env(&mut cmd);
-        if tls {
-            cmd.env("PGSSLMODE", "require");
-        }
+        cmd.env("PGSSLMODE", "require");
         run_checked(&mut cmd, "createdb")?;
         Ok(())
     }

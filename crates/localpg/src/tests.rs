@@ -16,13 +16,52 @@ fn check<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     }
 }
 
+/// Runs `sql` over TCP with localpg's own protocol client (no client program needed, so
+/// these tests also run on server-only builds); the first column of each row, one per
+/// line, or the error.
+fn sql(server: &PgServer, db: &str, sql: &str) -> Result<String, String> {
+    let rows = wire::simple_query(wire::Target::Tcp(server.port()), "postgres", db, sql, sql)
+        .map_err(|e| e.to_string())?;
+    let first_columns: Vec<String> = rows
+        .into_iter()
+        .map(|row| row.into_iter().next().flatten().unwrap_or_default())
+        .collect();
+    Ok(first_columns.join("\n"))
+}
+
+fn query(server: &PgServer, db: &str, sql_text: &str) -> String {
+    check(sql(server, db, sql_text), sql_text)
+}
+
+/// psql, a libpq client, for the TLS test (localpg's own client speaks no TLS): the one
+/// beside the server binaries, else the one on PATH (server-only builds have none).
+fn psql_program(server: &PgServer) -> PathBuf {
+    let beside = server.bindir().join("psql");
+    if beside.is_file() {
+        return beside;
+    }
+    let on_path = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("psql"))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the TLS test needs psql (libpq with TLS): none in {} nor on PATH",
+                server.bindir().display()
+            )
+        });
+    on_path
+}
+
 /// Runs psql over TCP; Ok(stdout) or Err(stderr).
 fn psql(server: &PgServer, conninfo_extra: &str, db: &str, sql: &str) -> Result<String, String> {
     let conninfo = format!(
         "host=127.0.0.1 port={} user=postgres dbname={db} connect_timeout=5 {conninfo_extra}",
         server.port()
     );
-    let mut cmd = Command::new(server.bindir().join("psql"));
+    let mut cmd = Command::new(psql_program(server));
     cmd.args([
         "-X",
         "-tA",
@@ -40,10 +79,6 @@ fn psql(server: &PgServer, conninfo_extra: &str, db: &str, sql: &str) -> Result<
     } else {
         Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
-}
-
-fn query(server: &PgServer, db: &str, sql: &str) -> String {
-    check(psql(server, "", db, sql), sql)
 }
 
 fn refuses_connections(port: u16) -> bool {
@@ -132,6 +167,17 @@ fn create_database_and_connect() {
     };
     assert!(err.contains("already exists"), "{err}");
     assert!(!err.contains('\n'), "{err}");
+    // The name is an identifier as given: case and quotes kept, nothing injected.
+    let odd = "Odd \"name\"; DROP DATABASE test_one; --";
+    check(
+        server.create_database(odd),
+        "create a database with an odd name",
+    );
+    assert_eq!(query(&server, odd, "select current_database()"), odd);
+    assert_eq!(
+        query(&server, "test_one", "select current_database()"),
+        "test_one"
+    );
 }
 
 #[test]
@@ -217,7 +263,7 @@ fn restart_keeps_port_and_data() {
     assert!(refuses_connections(port));
     assert!(!server.is_running());
     assert!(server.data_dir().join("PG_VERSION").exists());
-    assert!(psql(&server, "", "postgres", "select 1").is_err());
+    assert!(sql(&server, "postgres", "select 1").is_err());
 
     check(server.restart(), "restart after stop_keep_data");
     assert_eq!(server.port(), port);
@@ -264,6 +310,18 @@ fn tls_requires_ssl() {
         Err(e) => assert!(e.contains("no pg_hba.conf entry"), "{e}"),
     }
     check(server.create_database("tls_db"), "createdb over tls");
+    assert_eq!(
+        check(
+            psql(
+                &server,
+                "sslmode=require",
+                "tls_db",
+                "select current_database()"
+            ),
+            "connect to the new database"
+        ),
+        "tls_db"
+    );
 }
 
 #[test]
