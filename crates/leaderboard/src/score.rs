@@ -63,8 +63,9 @@ pub fn transcoding(success_rate: f64, rtt: f64, seg: f64) -> Score {
 ///
 /// `median` is the median round-trip time of the successful events of all orchestrators
 /// (see [`median_round_trip`](crate::reads::median_round_trip)). Without one — `None`, or
-/// a median that is not a finite number > 0, for which `k` means nothing — the round_trip_score is 0 (contract **Decision**), and so is
-/// it when `k` itself overflows (a subnormal median).
+/// a median that is not a finite number > 0, for which `k` means nothing — the
+/// round_trip_score is 0 (contract **Decision**), and so is it when `k` itself overflows (a
+/// subnormal median).
 pub fn ai(success_rate: f64, rtt: f64, median: Option<f64>) -> Score {
     let success_rate = finite_or_zero(success_rate);
     let rtt = finite_or_zero(rtt);
