@@ -834,7 +834,11 @@ async fn median_index_valid(db: &TestDb) -> Option<bool> {
 async fn up_applies_v7_to_a_finished_database_and_builds_its_index_concurrently() {
     let db = TestDb::new().await;
     ok(&db, &["migrate", "up"]).await;
-    assert_eq!(median_index_valid(&db).await, Some(true), "inline when small");
+    assert_eq!(
+        median_index_valid(&db).await,
+        Some(true),
+        "inline when small"
+    );
     common::exact::insert_ai_successes(&db, 10_000).await;
     let out = ok(&db, &["migrate", "down", "--to", "6", "--yes"]).await;
     assert!(out.contains("V7 ai_median_by_region"), "{out}");

@@ -189,8 +189,7 @@ pub async fn finish(work: &impl GenericClient, lock: &mut Client) -> Result<Fini
     }
     let mut built_index = false;
     for index in INDEXES {
-        let Some(built) = retry_conflicts(index.purpose, || build_index(work, index)).await?
-        else {
+        let Some(built) = retry_conflicts(index.purpose, || build_index(work, index)).await? else {
             return Ok(Finish::Busy);
         };
         built_index |= built;

@@ -28,9 +28,7 @@ async fn migrate_status(database: &Database) -> Result<(), Failure> {
     if let Some(p) = backfill::progress(&client).await? {
         let state = match (p.complete, p.index_ready) {
             (true, true) => "complete".to_string(),
-            (true, false) => {
-                "counted; an index not built yet (`migrate up` builds it)".into()
-            }
+            (true, false) => "counted; an index not built yet (`migrate up` builds it)".into(),
             (false, _) => format!(
                 "{:.1} % ({} rows counted, {} ids left; `migrate up` finishes it)",
                 100.0 * p.fraction_done(),
