@@ -1,13 +1,14 @@
 //! The online half of migrations V4, V5 and V7: counting the stored events into the
 //! rollups, in bounded steps outside any long transaction, then the finish: building the
 //! indexes too large for a migration's transaction concurrently ([`INDEXES`]) and
-//! refreshing the planner's statistics. Until it is done the reads
-//! take the uncounted events from `events` directly, so it only makes them faster, never
-//! different. Driven by `leaderboard migrate up` (with a progress bar) and, when nobody
-//! runs that, by a background task of every process that migrated ([`drive`]). Steps are
-//! one statement each and one at a time across all of them; the finish runs in one
-//! process at a time (a concurrent index build in two sessions deadlocks), and the others
-//! wait for it. Every statement that loses a race with another session is tried again.
+//! refreshing the planner's statistics. Until it is done the reads take the uncounted
+//! events from `events` directly and plan without the missing indexes, so it only makes
+//! them faster, never different. Driven by `leaderboard migrate up` (with a progress
+//! bar) and, when nobody runs that, by a background task of every process that migrated
+//! ([`drive`]). Steps are one statement each and one at a time across all of them; the
+//! finish runs in one process at a time (a concurrent index build in two sessions
+//! deadlocks), and the others wait for it. Every statement that loses a race with another
+//! session is tried again.
 
 use crate::db::error::{retry_conflicts, DbError};
 use deadpool_postgres::Pool;
@@ -164,13 +165,13 @@ pub enum Finish {
 }
 
 /// After the last step, in one process at a time: builds every index of [`INDEXES`] that
-/// is not valid (CREATE INDEX CONCURRENTLY: writers go on meanwhile; an invalid leftover of a failed, cancelled
-/// or killed build is dropped and built again), vacuums and analyzes the rollups and
-/// analyzes the original tables every read joins (`events` for the window's edges,
-/// `regions` and `job_types` for its scope: a database the Go service created may never
-/// have been analyzed), so the first reads already get the plans their size calls for,
-/// and records that it is done. `work` runs the statements; `lock` (another connection)
-/// holds [`FINISH_LOCK`] meanwhile. Safe to repeat.
+/// is not valid (CREATE INDEX CONCURRENTLY: writers go on meanwhile; an invalid leftover
+/// of a failed, cancelled or killed build is dropped and built again), vacuums and
+/// analyzes the rollups and analyzes the original tables every read joins (`events` for
+/// the window's edges, `regions` and `job_types` for its scope: a database the Go service
+/// created may never have been analyzed), so the first reads already get the plans their
+/// size calls for, and records that it is done. `work` runs the statements; `lock`
+/// (another connection) holds [`FINISH_LOCK`] meanwhile. Safe to repeat.
 pub async fn finish(work: &impl GenericClient, lock: &mut Client) -> Result<Finish, DbError> {
     let holder = lock.transaction().await?;
     // The simple protocol: a statement of the extended one leaves its portal (and the
