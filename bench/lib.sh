@@ -81,3 +81,24 @@ read_routes() {
   "$each" "pipelines" "/api/pipelines"
   "$each" "top_ai_score?orchestrator=X" "/api/top_ai_score?orchestrator=$XAI"
 }
+
+# copy_database NAME [VERSION]: a copy named NAME of the database at URL, on the same server
+# (CREATE DATABASE … TEMPLATE, after ending the other sessions on the original: an idle
+# server's pool reconnects when it next needs to), reverted to VERSION with SEED_BIN's
+# `migrate down` when given, then vacuumed and analyzed; sets COPY_URL. For a before/after
+# of a migration on the same data: the older build serves the copy.
+copy_database() {
+  local admin=${URL%/*}/postgres tries=0
+  COPY_URL=${URL%/*}/$1
+  until psql "$admin" -qAt \
+      -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'leaderboard' AND pid <> pg_backend_pid()" \
+      -c "CREATE DATABASE $1 TEMPLATE leaderboard" >/dev/null 2>"$WORK/copy.err"; do
+    tries=$((tries + 1))
+    [ $tries -lt 5 ] || { cat "$WORK/copy.err"; exit 1; }
+    sleep 0.5
+  done
+  if [ -n "${2:-}" ]; then
+    POSTGRES="$COPY_URL" "$SEED_BIN" migrate down --to "$2" --yes >/dev/null
+  fi
+  psql "$COPY_URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
+}

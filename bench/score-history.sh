@@ -12,11 +12,14 @@
 #
 # BASELINE_BIN=path (another build of the local server, e.g. of an earlier commit) also
 # times that build on the same database in the same run, each request of it right before
-# ours, for a before/after measured under the same conditions.
+# ours, for a before/after measured under the same conditions. With BASELINE_VERSION=N it
+# serves a copy of the database on the same server reverted to version N instead (for a
+# migration's before/after: V7's index would serve the older build's SQL as well).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=target/release/leaderboard
+SEED_BIN=$BIN
 cargo build --release --quiet --bin leaderboard
 PER_DAY=${EVENTS_PER_DAY:-1000000}
 PER_DAY_LONG=${EVENTS_PER_DAY_LONG:-250000}
@@ -39,8 +42,14 @@ BASE_PID=""
 BASE_PORT=""
 start_baseline() {
   [ -n "${BASELINE_BIN:-}" ] || return 0
+  local base_url=$URL
+  if [ -n "${BASELINE_VERSION:-}" ]; then
+    copy_database baseline "$BASELINE_VERSION"
+    base_url=$COPY_URL
+    psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
+  fi
   BASE_PORT=$(free_port)
-  env POSTGRES="$URL" PORT="$BASE_PORT" LOG_LEVEL=warn SECRET=bench \
+  env POSTGRES="$base_url" PORT="$BASE_PORT" LOG_LEVEL=warn SECRET=bench \
     "$BASELINE_BIN" >"$WORK/base.out" 2>"$WORK/base.err" &
   BASE_PID=$!
   wait_healthy "$BASE_PORT" "$WORK/base.err" 60
@@ -160,7 +169,7 @@ rm -rf "$WORK"; WORK=""
 echo
 echo "7 days at $PER_DAY events a day; 30 days at $PER_DAY_LONG a day; p50 of $RUNS requests over HTTP, SQL median of 3 in psql"
 if [ -n "${BASELINE_BIN:-}" ]; then
-  echo "baseline: $BASELINE_BIN"
+  echo "baseline: $BASELINE_BIN${BASELINE_VERSION:+ on a copy at version $BASELINE_VERSION}"
   echo "| case | points | baseline p50 ms | ours p50 ms | SQL ms | SQL / baseline | SQL / ours |"
   echo "| --- | --- | --- | --- | --- | --- | --- |"
 else

@@ -443,19 +443,27 @@ async fn one_statement_inserting_updating_and_deleting_many_rows_keeps_the_rollu
     assert!(analyzed);
 }
 
-/// The raw_stats index's state: `(valid, unique)`, or `None` when it does not exist.
-async fn raw_stats_index(db: &TestDb) -> Option<(bool, bool)> {
+/// An index's state: `(valid, unique)`, or `None` when it does not exist.
+async fn index_state(db: &TestDb, name: &str) -> Option<(bool, bool)> {
     db.client()
         .await
         .query_opt(
             "SELECT i.indisvalid, i.indisunique FROM pg_index i \
-              WHERE i.indexrelid = to_regclass('idx_events_orchestrator_region_time')",
-            &[],
+              WHERE i.indexrelid = to_regclass($1)",
+            &[&name],
         )
         .await
         .expect("index state")
         .map(|r| (r.get(0), r.get(1)))
 }
+
+/// The raw_stats index's state (V4).
+async fn raw_stats_index(db: &TestDb) -> Option<(bool, bool)> {
+    index_state(db, "idx_events_orchestrator_region_time").await
+}
+
+/// The index of one region's AI median (V7).
+const MEDIAN_INDEX: &str = "idx_ai_round_trips_region";
 
 /// An adopted database of `events` events (above V4's inline-index threshold), migrated
 /// and counted, with only the finish left.
@@ -549,6 +557,105 @@ async fn an_invalid_leftover_index_found_by_two_processes_is_rebuilt_once() {
     assert_eq!(built.iter().filter(|b| **b).count(), 1, "{built:?}");
     assert_eq!(raw_stats_index(&db).await, Some((true, false)));
     assert!(backfill_state(&db).await.settled());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_finished_before_v7_gets_the_median_index_from_the_next_finish() {
+    // A database on V6 whose finish ran, with more round trips than V7 indexes inline.
+    let db = TestDb::new().await;
+    let mut client = operator_connection(&db).await;
+    migrate::run(&mut client).await.expect("migrate");
+    client
+        .batch_execute(concat!(
+            include_str!("../migrations/down/V7__ai_median_by_region.down.sql"),
+            "; DELETE FROM refinery_schema_history WHERE version = 7;"
+        ))
+        .await
+        .expect("back to V6");
+    exact::insert_random_events(&db, 3_000).await;
+    exact::insert_ai_successes(&db, 10_000).await;
+    assert!(backfill_state(&db).await.finished);
+
+    // V7 itself leaves the index to the finish and says the finish is to be done again.
+    let state = migrate::run(&mut client).await.expect("V7");
+    assert_eq!(state.applied_now, [7]);
+    let before = backfill_state(&db).await;
+    assert!(
+        before.complete && !before.index_ready && !before.finished,
+        "{before:?}"
+    );
+    assert_eq!(index_state(&db, MEDIAN_INDEX).await, None);
+    let server = service(&db, false).await;
+    let health = server.get_json("/api/health", 200).await;
+    assert_eq!(health["backfill"]["index_ready"], json!(false), "{health}");
+    // Exact without the index: the same SQL, planned on the older one.
+    let mut rng = fastrand::Rng::with_seed(7);
+    let windows = exact::windows(&mut rng, leaderboard::now(), 3);
+    exact::compare_every_route(&server, &db, &windows, &mut rng).await;
+
+    // A killed build left an invalid index behind (here a unique one over equal keys):
+    // two processes finishing at once drop it and build the index once.
+    let failed = db
+        .client()
+        .await
+        .batch_execute(
+            "CREATE UNIQUE INDEX CONCURRENTLY idx_ai_round_trips_region \
+               ON ai_round_trips (pipeline, model, region_id, event_time)",
+        )
+        .await
+        .expect_err("a unique build over equal keys fails");
+    assert_eq!(
+        failed.code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    );
+    assert_eq!(index_state(&db, MEDIAN_INDEX).await, Some((false, true)));
+    let built = finish_twice_at_once(&db).await;
+    assert_eq!(built.iter().filter(|b| **b).count(), 1, "{built:?}");
+    assert_eq!(index_state(&db, MEDIAN_INDEX).await, Some((true, false)));
+    assert!(backfill_state(&db).await.settled());
+    let health = server.get_json("/api/health", 200).await;
+    assert_eq!(health["backfill"]["index_ready"], json!(true), "{health}");
+    assert_eq!(health["backfill"]["finished"], json!(true), "{health}");
+    // The index V7 builds inline on a small table, column for column.
+    let definition: String = db
+        .client()
+        .await
+        .query_one("SELECT pg_get_indexdef(to_regclass($1))", &[&MEDIAN_INDEX])
+        .await
+        .expect("definition")
+        .get(0);
+    assert_eq!(
+        definition,
+        "CREATE INDEX idx_ai_round_trips_region ON public.ai_round_trips USING btree \
+         (pipeline, model, region_id, event_time) INCLUDE (round_trip_time)"
+    );
+    // One region's median reads it, and only that region's round trips.
+    let plan: String = db
+        .client()
+        .await
+        .query(
+            "EXPLAIN (COSTS OFF) SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY a.round_trip_time) \
+               FROM ai_round_trips a \
+              WHERE a.pipeline = 'text-to-image' AND a.model = 'm-one' \
+                AND a.event_time >= now() - interval '24 hours' AND a.event_time <= now() \
+                AND a.region_id = (SELECT r.id FROM regions r JOIN job_types j ON j.id = r.job_type_id \
+                                    WHERE j.name = 'ai' AND r.name = 'FRA')",
+            &[],
+        )
+        .await
+        .expect("plan")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        plan.contains("using idx_ai_round_trips_region")
+            && plan
+                .lines()
+                .any(|l| l.contains("Index Cond") && l.contains("region_id =")),
+        "{plan}"
+    );
+    exact::compare_every_route(&server, &db, &windows, &mut rng).await;
 }
 
 /// Makes the next `failures` statements that fire `trigger_sql`'s trigger fail with a

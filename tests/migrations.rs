@@ -456,6 +456,7 @@ async fn a_database_on_the_first_release_of_v4_is_upgraded_and_counted_again() {
     let client = db.client().await;
     client
         .batch_execute(concat!(
+            include_str!("../migrations/down/V7__ai_median_by_region.down.sql"),
             include_str!("../migrations/down/V6__post_receipts.down.sql"),
             include_str!("../migrations/down/V5__unscored_tests.down.sql"),
             "; DELETE FROM refinery_schema_history WHERE version > 4;"

@@ -433,3 +433,30 @@ pub async fn assert_counted_once(db: &TestDb) {
     assert!(stored > 0, "a test with events");
     assert_eq!(counted, stored, "every event counted exactly once");
 }
+
+/// Inserts `n` successful AI tests of one model and pipeline (`m-one`, `text-to-image`) in
+/// FRA, LAX and MDW over the last 20 hours, in one statement, straight into `events`: enough
+/// round trips that migration V7 leaves its index to the backfill's finish (10,000 or
+/// more). Their times fall on whole minutes, so rows share a key of that index.
+pub async fn insert_ai_successes(db: &TestDb, n: i64) {
+    let inserted = db
+        .client()
+        .await
+        .execute(
+            "INSERT INTO events (event_time, orchestrator, region_id, payload) \
+             SELECT date_trunc('minute', now()) - make_interval(mins => i.g % 1200), t.orchestrator, \
+                    r.id, jsonb_build_object('region', r.name, 'orchestrator', t.orchestrator, \
+                        'success_rate', 1, 'round_trip_time', 0.5 + random() * 6, \
+                        'model', 'm-one', 'pipeline', 'text-to-image') \
+               FROM generate_series(1, $1::int8) AS s(n) \
+               CROSS JOIN LATERAL (SELECT s.n::int4 AS g) AS i \
+               CROSS JOIN LATERAL (SELECT (ARRAY['0xa1','0xb2','0xc3'])[1 + i.g % 3] AS orchestrator, \
+                                          (ARRAY['FRA','LAX','MDW'])[1 + (i.g / 3) % 3] AS region) t \
+               JOIN regions r ON r.name = t.region \
+               JOIN job_types j ON j.id = r.job_type_id AND j.name = 'ai'",
+            &[&n],
+        )
+        .await
+        .expect("insert AI successes");
+    assert_eq!(inserted as i64, n);
+}

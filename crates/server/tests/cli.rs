@@ -816,6 +816,50 @@ async fn up_on_a_golang_migrate_database_backfills_builds_the_index_and_analyzes
     common::exact::assert_counted_once(&db).await;
 }
 
+/// Whether V7's index of the AI median by region exists and is valid.
+async fn median_index_valid(db: &TestDb) -> Option<bool> {
+    db.client()
+        .await
+        .query_opt(
+            "SELECT i.indisvalid FROM pg_index i \
+              WHERE i.indexrelid = to_regclass('idx_ai_round_trips_region')",
+            &[],
+        )
+        .await
+        .expect("pg_index")
+        .map(|r| r.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_applies_v7_to_a_finished_database_and_builds_its_index_concurrently() {
+    let db = TestDb::new().await;
+    ok(&db, &["migrate", "up"]).await;
+    assert_eq!(
+        median_index_valid(&db).await,
+        Some(true),
+        "inline when small"
+    );
+    common::exact::insert_ai_successes(&db, 10_000).await;
+    let out = ok(&db, &["migrate", "down", "--to", "6", "--yes"]).await;
+    assert!(out.contains("V7 ai_median_by_region"), "{out}");
+    assert_eq!(median_index_valid(&db).await, None);
+    let status = ok(&db, &["migrate", "status"]).await;
+    assert!(status.contains("V7"), "pending: {status}");
+
+    // Too many round trips to index inside V7's transaction: the finish builds it.
+    let out = ok(&db, &["migrate", "up"]).await;
+    assert!(out.contains("applied V7"), "{out}");
+    assert!(out.contains("indexes ready"), "{out}");
+    assert_eq!(median_index_valid(&db).await, Some(true));
+    let progress = leaderboard::schema::backfill::progress(&db.client().await)
+        .await
+        .expect("progress")
+        .expect("V4");
+    assert!(progress.settled(), "{progress:?}");
+    let status = ok(&db, &["migrate", "status"]).await;
+    assert!(status.contains("backfill        complete"), "{status}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_leaves_the_rollups_analyzed() {
     let db = TestDb::new().await;

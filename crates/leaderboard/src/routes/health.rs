@@ -1,5 +1,5 @@
 //! GET /api/health: the database answers and the schema is migrated; how far the online
-//! part of an upgrade (the backfill of V4 and V5) has got.
+//! part of an upgrade (the backfill of V4 and V5, the index builds of V4 and V7) has got.
 
 use crate::app::App;
 use crate::schema::migrate;

@@ -1,12 +1,14 @@
-//! The online half of migrations V4 and V5: counting the stored events into the rollups,
-//! in bounded steps outside any long transaction, then the finish: building the raw_stats
-//! index concurrently and refreshing the planner's statistics. Until it is done the reads
-//! take the uncounted events from `events` directly, so it only makes them faster, never
-//! different. Driven by `leaderboard migrate up` (with a progress bar) and, when nobody
-//! runs that, by a background task of every process that migrated ([`drive`]). Steps are
-//! one statement each and one at a time across all of them; the finish runs in one
-//! process at a time (a concurrent index build in two sessions deadlocks), and the others
-//! wait for it. Every statement that loses a race with another session is tried again.
+//! The online half of migrations V4, V5 and V7: counting the stored events into the
+//! rollups, in bounded steps outside any long transaction, then the finish: building the
+//! indexes too large for a migration's transaction concurrently ([`INDEXES`]) and
+//! refreshing the planner's statistics. Until it is done the reads take the uncounted
+//! events from `events` directly and plan without the missing indexes, so it only makes
+//! them faster, never different. Driven by `leaderboard migrate up` (with a progress
+//! bar) and, when nobody runs that, by a background task of every process that migrated
+//! ([`drive`]). Steps are one statement each and one at a time across all of them; the
+//! finish runs in one process at a time (a concurrent index build in two sessions
+//! deadlocks), and the others wait for it. Every statement that loses a race with another
+//! session is tried again.
 
 use crate::db::error::{retry_conflicts, DbError};
 use deadpool_postgres::Pool;
@@ -22,9 +24,42 @@ pub const BACKGROUND_STEP: i32 = 10_000;
 /// Ids per step of `migrate up`, which an operator runs to get it over with.
 pub const OPERATOR_STEP: i32 = 50_000;
 
-/// The raw_stats index on `events` (orchestrator, region, time), built without a lock that
-/// holds writers up.
-const INDEX: &str = "idx_events_orchestrator_region_time";
+/// An index the finish builds with CREATE INDEX CONCURRENTLY: on a large table, building
+/// it inside a migration's transaction would hold every writer of the table up for the
+/// whole build. The migration that wants it builds it itself only on a small table.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnedIndex {
+    pub name: &'static str,
+    pub table: &'static str,
+    /// What follows `ON <table>`.
+    pub columns: &'static str,
+    /// What it serves, for the log.
+    pub purpose: &'static str,
+}
+
+/// Every index the finish owns, built in this order.
+pub const INDEXES: &[OwnedIndex] = &[
+    // V4: raw_stats reads one orchestrator's newest events of some regions.
+    OwnedIndex {
+        name: "idx_events_orchestrator_region_time",
+        table: "events",
+        columns: "(orchestrator, region_id, event_time)",
+        purpose: "raw_stats",
+    },
+    // V7: one region's AI median reads that region's round trips only (the older
+    // `idx_ai_round_trips_pipeline` leads with the time and read every region's).
+    OwnedIndex {
+        name: "idx_ai_round_trips_region",
+        table: "ai_round_trips",
+        columns: "(pipeline, model, region_id, event_time) INCLUDE (round_trip_time)",
+        purpose: "AI median by region",
+    },
+];
+
+/// The names of [`INDEXES`], as a query parameter.
+fn index_names() -> Vec<&'static str> {
+    INDEXES.iter().map(|i| i.name).collect()
+}
 
 /// Advisory lock key ("LBFINI") held by the one process running the finish, as a
 /// transaction-level lock in a transaction of its own on a second connection (a
@@ -44,10 +79,10 @@ pub struct Progress {
     /// The id range it had to count, and what is left of it (ids, not rows: ids have gaps).
     pub ids_total: i64,
     pub ids_left: i64,
-    /// The raw_stats index exists and is valid.
+    /// Every index of [`INDEXES`] exists and is valid.
     pub index_ready: bool,
-    /// The finish after the last count (the index, fresh statistics) is done, by
-    /// whichever process did it.
+    /// The finish after the last count (the indexes, fresh statistics) is done, by
+    /// whichever process did it; a migration that leaves an index to it (V7) clears it.
     pub finished: bool,
 }
 
@@ -76,11 +111,12 @@ pub async fn progress(client: &impl GenericClient) -> Result<Option<Progress>, D
         .query_typed_opt(
             "SELECT b.pending_through IS NULL, b.rows_done, b.high_id - b.floor_id, \
                     COALESCE(b.pending_through - b.floor_id, 0), \
-                    COALESCE((SELECT i.indisvalid FROM pg_index i \
-                               WHERE i.indexrelid = to_regclass($1)), false), \
+                    (SELECT bool_and(COALESCE(i.indisvalid, false)) \
+                       FROM unnest($1::text[]) n \
+                            LEFT JOIN pg_index i ON i.indexrelid = to_regclass(n)), \
                     to_jsonb(b) ->> 'finished_at' IS NOT NULL \
                FROM leaderboard_backfill b",
-            &[(&INDEX, Type::TEXT)],
+            &[(&index_names(), Type::TEXT_ARRAY)],
         )
         .await?;
     Ok(row.map(|r| Progress {
@@ -121,21 +157,21 @@ pub async fn step(client: &impl GenericClient, batch: i32) -> Result<Step, DbErr
 /// What [`finish`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
-    /// The finish is done (`built_index`: this call built the raw_stats index).
+    /// The finish is done (`built_index`: this call built at least one of [`INDEXES`]).
     Done { built_index: bool },
     /// Another process is finishing, or an index build outside the finish's lock is under
     /// way (one whose client went away): try again later.
     Busy,
 }
 
-/// After the last step, in one process at a time: builds the raw_stats index (CREATE
-/// INDEX CONCURRENTLY: writers go on meanwhile; an invalid leftover of a failed, cancelled
-/// or killed build is dropped and built again), vacuums and analyzes the rollups and
-/// analyzes the original tables every read joins (`events` for the window's edges,
-/// `regions` and `job_types` for its scope: a database the Go service created may never
-/// have been analyzed), so the first reads already get the plans their size calls for,
-/// and records that it is done. `work` runs the statements; `lock` (another connection)
-/// holds [`FINISH_LOCK`] meanwhile. Safe to repeat.
+/// After the last step, in one process at a time: builds every index of [`INDEXES`] that
+/// is not valid (CREATE INDEX CONCURRENTLY: writers go on meanwhile; an invalid leftover
+/// of a failed, cancelled or killed build is dropped and built again), vacuums and
+/// analyzes the rollups and analyzes the original tables every read joins (`events` for
+/// the window's edges, `regions` and `job_types` for its scope: a database the Go service
+/// created may never have been analyzed), so the first reads already get the plans their
+/// size calls for, and records that it is done. `work` runs the statements; `lock`
+/// (another connection) holds [`FINISH_LOCK`] meanwhile. Safe to repeat.
 pub async fn finish(work: &impl GenericClient, lock: &mut Client) -> Result<Finish, DbError> {
     let holder = lock.transaction().await?;
     // The simple protocol: a statement of the extended one leaves its portal (and the
@@ -152,9 +188,13 @@ pub async fn finish(work: &impl GenericClient, lock: &mut Client) -> Result<Fini
     if progress(work).await?.is_some_and(|p| p.settled()) {
         return Ok(Finish::Done { built_index: false });
     }
-    let Some(built_index) = retry_conflicts("raw_stats index", || build_index(work)).await? else {
-        return Ok(Finish::Busy);
-    };
+    let mut built_index = false;
+    for index in INDEXES {
+        let Some(built) = retry_conflicts(index.purpose, || build_index(work, index)).await? else {
+            return Ok(Finish::Busy);
+        };
+        built_index |= built;
+    }
     refresh_statistics(work).await?;
     retry_conflicts("finish record", || async {
         work.batch_execute(
@@ -189,16 +229,19 @@ pub async fn refresh_statistics(client: &impl GenericClient) -> Result<(), DbErr
     .await
 }
 
-/// Makes the raw_stats index valid: `Some(true)` when it built it, `Some(false)` when it
-/// was valid already, `None` while another session builds an index on `events` (not
-/// under the finish's lock: its client went away, or it runs an older build).
-async fn build_index(client: &impl GenericClient) -> Result<Option<bool>, DbError> {
+/// Makes `index` valid: `Some(true)` when it built it, `Some(false)` when it was valid
+/// already, `None` while another session builds an index on its table (not under the
+/// finish's lock: its client went away, or it runs an older build).
+async fn build_index(
+    client: &impl GenericClient,
+    index: &OwnedIndex,
+) -> Result<Option<bool>, DbError> {
     let row = client
         .query_typed_one(
             "SELECT (SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)), \
                     EXISTS (SELECT 1 FROM pg_stat_progress_create_index p \
-                             WHERE p.relid = 'events'::regclass)",
-            &[(&INDEX, Type::TEXT)],
+                             WHERE p.relid = to_regclass($2))",
+            &[(&index.name, Type::TEXT), (&index.table, Type::TEXT)],
         )
         .await?;
     let (valid, building): (Option<bool>, bool) = (row.get(0), row.get(1));
@@ -207,20 +250,25 @@ async fn build_index(client: &impl GenericClient) -> Result<Option<bool>, DbErro
         _ if building => return Ok(None),
         Some(false) => {
             tracing::info!(
-                index = INDEX,
-                "dropping an invalid leftover of the raw_stats index"
+                index = index.name,
+                purpose = index.purpose,
+                "dropping an invalid leftover of an index"
             );
             client
-                .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {INDEX}"))
+                .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {}", index.name))
                 .await?;
         }
         None => {}
     }
-    tracing::info!(index = INDEX, "building the raw_stats index concurrently");
+    tracing::info!(
+        index = index.name,
+        purpose = index.purpose,
+        "building an index concurrently"
+    );
     client
         .batch_execute(&format!(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} \
-             ON events (orchestrator, region_id, event_time)"
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON {} {}",
+            index.name, index.table, index.columns
         ))
         .await?;
     Ok(Some(true))
@@ -231,7 +279,7 @@ async fn build_index(client: &impl GenericClient) -> Result<Option<bool>, DbErro
 pub enum Report<'a> {
     /// After every step: the progress then.
     Counting(&'a Progress),
-    /// Every event is counted; building the index and refreshing the statistics.
+    /// Every event is counted; building the indexes and refreshing the statistics.
     Finishing,
     /// Another process is doing the finish; waiting for it.
     WaitingForAnother,

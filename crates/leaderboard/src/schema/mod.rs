@@ -1,6 +1,6 @@
 //! The database's schema: the embedded migrations and their reviewed downs (`migrate`),
-//! and the online half of V4 and V5 that counts stored events into the rollups and
-//! finishes with the index builds (`backfill`).
+//! and the online half of V4, V5 and V7 that counts stored events into the rollups and
+//! finishes with the concurrent index builds (`backfill`).
 
 pub mod backfill;
 pub mod migrate;

@@ -28,9 +28,7 @@ async fn migrate_status(database: &Database) -> Result<(), Failure> {
     if let Some(p) = backfill::progress(&client).await? {
         let state = match (p.complete, p.index_ready) {
             (true, true) => "complete".to_string(),
-            (true, false) => {
-                "counted; raw_stats index not built yet (`migrate up` builds it)".into()
-            }
+            (true, false) => "counted; an index not built yet (`migrate up` builds it)".into(),
             (false, _) => format!(
                 "{:.1} % ({} rows counted, {} ids left; `migrate up` finishes it)",
                 100.0 * p.fraction_done(),
@@ -163,10 +161,10 @@ async fn backfill_up(database: &Database, client: &tokio_postgres::Client) -> Re
         }
         backfill::Report::Finishing => {
             bar.set_position(bar.length().unwrap_or(0));
-            bar.set_message("all counted; building the raw_stats index and refreshing statistics");
+            bar.set_message("all counted; building the indexes and refreshing statistics");
         }
         backfill::Report::WaitingForAnother => bar.set_message(
-            "all counted; another process is building the raw_stats index or refreshing \
+            "all counted; another process is building the indexes or refreshing \
              statistics, waiting for it",
         ),
     };
@@ -176,7 +174,7 @@ async fn backfill_up(database: &Database, client: &tokio_postgres::Client) -> Re
     let done = done?;
     say!(
         "backfill complete: {} events counted into the rollups ({} by this run in {:.1} s), \
-         raw_stats index ready, statistics refreshed",
+         indexes ready, statistics refreshed",
         done.rows_done,
         done.rows_done - rows_before,
         started.elapsed().as_secs_f64()

@@ -54,6 +54,7 @@ pub const DOWN: &[DownScript] = &[
     down_script!(4, "read_path_rollups"),
     down_script!(5, "unscored_tests"),
     down_script!(6, "post_receipts"),
+    down_script!(7, "ai_median_by_region"),
 ];
 
 pub(super) fn down_script(version: i32) -> Option<&'static DownScript> {
