@@ -25,14 +25,7 @@ chmod 755 "$WORK"
 . bench/lib.sh
 
 BASE_PID=""
-stop_baseline() {
-  if [ -n "$BASE_PID" ]; then
-    kill -TERM "$BASE_PID" 2>/dev/null || true
-    wait "$BASE_PID" 2>/dev/null || true
-    BASE_PID=""
-  fi
-}
-trap 'stop_baseline; cleanup' EXIT
+trap 'stop_pid BASE_PID; cleanup' EXIT
 
 start_server "$SEED_BIN" "${CACHES_OFF[@]}"
 start=$SECONDS

@@ -5,13 +5,18 @@ SERVER_PID=""
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
+# stop_pid VAR: stops the process whose pid the variable named VAR holds (none: nothing)
+# and clears it; every server a script starts is stopped this way.
+stop_pid() {
+  local pid=${!1}
+  if [ -n "$pid" ]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   fi
+  printf -v "$1" '%s' ""
 }
+
+stop_server() { stop_pid SERVER_PID; }
 
 cleanup() { stop_server; [ -z "${WORK:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT

@@ -54,14 +54,7 @@ start_baseline() {
   BASE_PID=$!
   wait_healthy "$BASE_PORT" "$WORK/base.err" 60
 }
-stop_baseline() {
-  if [ -n "$BASE_PID" ]; then
-    kill -TERM "$BASE_PID" 2>/dev/null || true
-    wait "$BASE_PID" 2>/dev/null || true
-    BASE_PID=""
-  fi
-}
-trap 'stop_baseline; cleanup' EXIT
+trap 'stop_pid BASE_PID; cleanup' EXIT
 
 sql_ms() { # sql → median of 3 runs, ms, as psql reports it
   for _ in 1 2 3; do psql "$URL" -qAt -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'; done | sort -g | sed -n 2p
@@ -146,7 +139,7 @@ row "model + pipeline, all orchestrators, one region, 7 d at 1h (AI)" \
 row "all orchestrators, one region, 7 d at 6h (transcoding)" \
   "/api/score_history?region=$REGION&$WINDOW&interval=6h" \
   "$(naive_transcoding 21600 "$WEEK_LO6" "$WEEK_HI6" "AND region_name = '$REGION'")"
-stop_baseline
+stop_pid BASE_PID
 stop_server
 rm -rf "$WORK"; WORK=""
 
@@ -162,7 +155,7 @@ MONTH_HI=$(( NOW / 86400 * 86400 + 86400 ))
 row "one orchestrator, all regions, 30 d at 1d (transcoding)" \
   "/api/score_history?orchestrator=$X&since=$((NOW - 30 * 86400))&until=$NOW&interval=1d" \
   "$(naive_transcoding 86400 "$MONTH_LO" "$MONTH_HI" "AND orchestrator = '$X'")"
-stop_baseline
+stop_pid BASE_PID
 stop_server
 rm -rf "$WORK"; WORK=""
 

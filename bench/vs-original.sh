@@ -29,8 +29,7 @@ chmod 755 "$WORK"
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 ORIGINAL_PID=""
-stop_original() { [ -z "$ORIGINAL_PID" ] || { kill -TERM "$ORIGINAL_PID" 2>/dev/null || true; wait "$ORIGINAL_PID" 2>/dev/null || true; }; }
-trap 'stop_original; cleanup' EXIT
+trap 'stop_pid ORIGINAL_PID; cleanup' EXIT
 
 start_server "$BIN" "${CACHES_OFF[@]}"
 POSTGRES="$URL" "$BIN" seed --events "$EVENTS" >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
