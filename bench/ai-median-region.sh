@@ -28,10 +28,7 @@ BASE_PID=""
 trap 'stop_pid BASE_PID; cleanup' EXIT
 
 start_server "$SEED_BIN" "${CACHES_OFF[@]}"
-start=$SECONDS
-POSTGRES="$URL" "$SEED_BIN" seed --events "$N" >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
-psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
-echo "seeded $N events over 24 h in $((SECONDS - start)) s"
+seed_database "$SEED_BIN" "$URL" "$N"
 BASE_VERSION=${BASELINE_VERSION:-6}
 copy_database baseline "$BASE_VERSION"
 BASE_PORT=$(free_port)

@@ -44,6 +44,16 @@ start_server() {
   URL=$(grep -o 'postgres://[^ ]*' "$WORK/out" | head -1)
 }
 
+# seed_database BIN URL EVENTS [HOURS]: EVENTS synthetic events over the last HOURS (24)
+# into the migrated database at URL with BIN's `seed`, then `VACUUM ANALYZE`; prints how
+# long both took.
+seed_database() {
+  local start=$SECONDS hours=${4:-24}
+  POSTGRES="$2" "$1" seed --events "$3" --hours "$hours" >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
+  psql "$2" -qAt -c 'VACUUM ANALYZE' >/dev/null
+  echo "seeded $3 events over $hours h in $((SECONDS - start)) s"
+}
+
 # Timing the read routes over real HTTP (read-path.sh, after-large-statement.sh).
 RUNS=${RUNS:-20}
 # Response caches off, so every request reaches the database.

@@ -32,10 +32,7 @@ kb() { awk -v k="$2" '$1 == k ":" {print $2}' "/proc/$1/status"; }
 mb() { awk -v v="$1" 'BEGIN {printf "%.1f", v / 1024}'; }
 
 start_server "$BIN" SECRET=bench
-start=$SECONDS
-POSTGRES="$URL" "$BIN" seed --events "$EVENTS" --hours 168 >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
-psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
-echo "seeded $EVENTS events over 7 days in $((SECONDS - start)) s"
+seed_database "$BIN" "$URL" "$EVENTS" 168
 POSTGRES="$URL" "$BIN" migrate down --to 4 --yes >/dev/null 2>"$WORK/down.err" || { cat "$WORK/down.err"; exit 1; }
 stop_server
 

@@ -93,13 +93,6 @@ naive_transcoding() { # iv lo hi extra-where
            GROUP BY 1, 2, 3) g"
 }
 
-seed() { # events hours
-  local start=$SECONDS
-  POSTGRES="$URL" "$BIN" seed --events "$1" --hours "$2" >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
-  psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
-  echo "seeded $1 events over $2 h in $((SECONDS - start)) s"
-}
-
 NOW=$(date +%s)
 WEEK_LO=$(( (NOW - 7 * 86400) / 3600 * 3600 ))
 WEEK_HI=$(( NOW / 3600 * 3600 + 3600 ))
@@ -110,7 +103,7 @@ WEEK_HI6=$(( NOW / 21600 * 21600 + 21600 ))
 WORK=$(mktemp -d /tmp/leaderboard-bench.XXXXXX)
 chmod 755 "$WORK"
 start_server "$BIN" SECRET=bench
-seed $((PER_DAY * 7)) 168
+seed_database "$BIN" "$URL" $((PER_DAY * 7)) 168
 start_baseline
 X=$(psql "$URL" -qAt -c "SELECT e.orchestrator FROM events e JOIN regions r ON r.id = e.region_id WHERE r.job_type_id = 1 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
 IFS='|' read -r MODEL PIPELINE AIREGION < <(psql "$URL" -qAt -c "SELECT e.payload->>'model', e.payload->>'pipeline', r.name FROM events e JOIN regions r ON r.id = e.region_id WHERE e.payload ? 'model' GROUP BY 1, 2, 3 ORDER BY count(*) DESC, 1, 2, 3 LIMIT 1")
@@ -147,7 +140,7 @@ rm -rf "$WORK"; WORK=""
 WORK=$(mktemp -d /tmp/leaderboard-bench.XXXXXX)
 chmod 755 "$WORK"
 start_server "$BIN" SECRET=bench
-seed $((PER_DAY_LONG * 30)) 720
+seed_database "$BIN" "$URL" $((PER_DAY_LONG * 30)) 720
 start_baseline
 X=$(psql "$URL" -qAt -c "SELECT e.orchestrator FROM events e JOIN regions r ON r.id = e.region_id WHERE r.job_type_id = 1 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
 MONTH_LO=$(( (NOW - 30 * 86400) / 86400 * 86400 ))

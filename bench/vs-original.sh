@@ -32,8 +32,7 @@ ORIGINAL_PID=""
 trap 'stop_pid ORIGINAL_PID; cleanup' EXIT
 
 start_server "$BIN" "${CACHES_OFF[@]}"
-POSTGRES="$URL" "$BIN" seed --events "$EVENTS" >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
-psql "$URL" -qAt -c 'VACUUM ANALYZE' >/dev/null
+seed_database "$BIN" "$URL" "$EVENTS" >/dev/null
 OURS=$PORT
 env POSTGRES="$URL" SECRET=bench PORT="$ORIGINAL_PORT" LOG_LEVEL=warn REGIONS_CACHE_TIMEOUT=0 \
   PIPELINES_CACHE_TIMEOUT=0 "$ORIGINAL_BIN" >"$WORK/original.out" 2>"$WORK/original.err" &

@@ -26,7 +26,10 @@ chmod 755 "$WORK"
 . bench/lib.sh
 
 PIDS=()
-stop_all() { for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; }
+stop_all() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid pid; done
+}
 trap 'stop_all; cleanup' EXIT
 
 # serve BIN DATABASE: one more server (caches off) on DATABASE of the embedded server; its
@@ -41,13 +44,6 @@ serve() {
   PORTS+=("$port")
 }
 
-seed() { # database events
-  local start=$SECONDS
-  POSTGRES="${URL%/*}/$1" "$BIN" seed --events "$2" --hours 720 >/dev/null 2>"$WORK/seed.err" || { cat "$WORK/seed.err"; exit 1; }
-  psql "${URL%/*}/$1" -qAt -c 'VACUUM ANALYZE' >/dev/null
-  echo "seeded $2 events over 720 h into $1 in $((SECONDS - start)) s" >&2
-}
-
 start_server "$BIN" "${CACHES_OFF[@]}"
 psql "${URL%/*}/postgres" -qAt -c 'CREATE DATABASE small' -c 'CREATE DATABASE big' >/dev/null
 # The ports in column order: the baseline's small and big (if any), then ours. A server
@@ -60,8 +56,8 @@ if [ -n "${BASELINE_BIN:-}" ]; then
 fi
 serve "$BIN" small
 serve "$BIN" big
-seed small "$SMALL"
-seed big "$BIG"
+seed_database "$BIN" "${URL%/*}/small" "$SMALL" 720
+seed_database "$BIN" "${URL%/*}/big" "$BIG" 720
 
 # The busiest AI group and region, and the busiest transcoding orchestrator, of the big database.
 BIG_URL="${URL%/*}/big"
